@@ -1,0 +1,15 @@
+"""mmrn38: ResNet-38 ("Wider or Deeper") for MMSegmentation and MMPretrain.
+
+``import mmrn38`` (or ``custom_imports=dict(imports=['mmrn38'])`` in a
+config) registers the ``ResNet38`` backbone in mmseg's and mmpretrain's model
+registries and the ``WiderHead`` decode head in mmseg's, and lets
+checkpoints saved by mmengine load with torch's safe ``weights_only`` loader.
+"""
+from .utils.safe_globals import register_checkpoint_safe_globals
+from .version import __version__
+
+register_checkpoint_safe_globals()
+
+from .models import ResNet38, WiderHead  # noqa: E402
+
+__all__ = ['__version__', 'ResNet38', 'WiderHead']

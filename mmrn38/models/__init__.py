@@ -1,0 +1,4 @@
+from .backbones import ResNet38
+from .decode_heads import WiderHead
+
+__all__ = ['ResNet38', 'WiderHead']

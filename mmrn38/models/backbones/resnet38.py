@@ -1,0 +1,279 @@
+"""ResNet-38 of "Wider or Deeper: Revisiting the ResNet Model for Visual
+Recognition" (Wu, Shen and van den Hengel, 2016), as in the original MXNet
+code (ademxapp, "rna" models A and A1)."""
+import warnings
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmengine.model import BaseModule
+from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..registry import register_backbone
+from .residual_units import PreActBasicUnit, PreActBottleneckUnit
+
+NUM_LEVELS = 6  # levels 2..7; level 1 is the stem conv ``conv1a``
+
+
+@register_backbone
+class ResNet38(BaseModule):
+    """ResNet-38 backbone (Model A or A1 of the paper).
+
+    Layout at ``width=1`` (channels; ``a`` is the first unit of a level):
+
+    ====== ====================== ======= ===============================
+    level  units                  unit    channels (mid -> out)
+    ====== ====================== ======= ===============================
+    1      ``conv1a`` 3x3         conv    64
+    2      2a, 2b1, 2b2           basic   128 -> 128
+    3      3a, 3b1, 3b2           basic   256 -> 256
+    4      4a, 4b1 ... 4b5        basic   512 -> 512
+    5      5a, 5b1, 5b2           basic   512 -> 1024
+    6      6a                     bottle  512, 1024 -> 2048
+    7      7a, then ``bn7`` + ReLU bottle 1024, 2048 -> 4096
+    ====== ====================== ======= ===============================
+
+    Model A1 down-samples with a stride-2 3x3 conv in units 2a, 3a, 4a, 5a
+    and 6a; Model A instead puts a 3x3/2 max-pool (padding 1) before them.
+    Output stride 32 keeps all five; 16 replaces the stride of level 6 with
+    dilation 2 (levels 6-7); 8 also that of level 5 (dilation 2 in level 5,
+    4 in levels 6-7). The first conv of the first unit of a dilated level
+    keeps the dilation of the level before, as ademxapp does.
+
+    Args:
+        arch (str | dict): ``'A1'`` or ``'A'``, or a dict with ``units``
+            (units per level, 6 ints), ``channels`` (per level a tuple
+            ``(mid, out)`` for basic units or ``(mid1, mid2, out)`` for
+            bottleneck units), ``stem_channels`` and ``downsample``
+            (``'conv'`` or ``'pool'``).
+        out_stride (int): 8, 16 or 32.
+        width (float): Multiplier of every channel count (``1/16`` gives the
+            ``_div16`` reference networks).
+        in_channels (int): Channels of the input image.
+        out_indices (Sequence[int]): Outputs to return, 0 = level 2 ...
+            5 = level 7 after ``bn7`` + ReLU.
+        dropouts (Sequence[float]): Dropout probability before the last 1x1
+            conv of each bottleneck unit (6a, 7a); the paper uses 0.3, 0.5.
+        norm_cfg (dict): Norm layers; the original's BN eps is 1.001e-5.
+        conv_cfg (dict, optional): Conv layers.
+        norm_eval (bool): Keep BN layers in eval mode (frozen statistics)
+            while training, as the paper does when fine-tuning segmentation.
+        frozen_stages (int): -1 freezes nothing, 0 the stem ``conv1a``,
+            ``k`` the stem and levels 2 .. k+1 (6 includes ``bn7``).
+        with_cp (bool): Checkpoint each unit's activations (recompute in
+            backward) to save memory.
+        pretrained (str, optional): Deprecated path of a checkpoint;
+            mmseg's ``EncoderDecoder`` passes it in. Use ``init_cfg``.
+        init_cfg (dict | list[dict], optional): Initialisation config.
+
+    Shapes:
+        input ``(N, in_channels, H, W)``; output ``i`` is
+        ``(N, out_channels[i], ceil(H / s_i), ceil(W / s_i))`` with ``s_i``
+        the stride of its level (2, 4, 8, then capped at ``out_stride``).
+    """
+
+    arch_settings = {
+        'A1': dict(
+            stem_channels=64,
+            units=(3, 3, 6, 3, 1, 1),
+            channels=((128, 128), (256, 256), (512, 512), (512, 1024),
+                      (512, 1024, 2048), (1024, 2048, 4096)),
+            downsample='conv'),
+        'A': dict(
+            stem_channels=64,
+            units=(3, 3, 6, 3, 1, 1),
+            channels=((128, 128), (256, 256), (512, 512), (512, 1024),
+                      (512, 1024, 2048), (1024, 2048, 4096)),
+            downsample='pool'),
+    }
+    # per output stride: (strides, dilations) of levels 2..7
+    stride_settings = {
+        32: ((2, 2, 2, 2, 2, 1), (1, 1, 1, 1, 1, 1)),
+        16: ((2, 2, 2, 2, 1, 1), (1, 1, 1, 1, 2, 2)),
+        8: ((2, 2, 2, 1, 1, 1), (1, 1, 1, 2, 4, 4)),
+    }
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'A1',
+                 out_stride: int = 8,
+                 width: float = 1.0,
+                 in_channels: int = 3,
+                 out_indices: Sequence[int] = (5, ),
+                 dropouts: Sequence[float] = (0.3, 0.5),
+                 norm_cfg: dict = dict(
+                     type='BN', eps=1.001e-5, requires_grad=True),
+                 conv_cfg: Optional[dict] = None,
+                 norm_eval: bool = False,
+                 frozen_stages: int = -1,
+                 with_cp: bool = False,
+                 pretrained: Optional[str] = None,
+                 init_cfg: Optional[Union[dict, list]] = None):
+        settings = self._arch_settings(arch)
+        if out_stride not in self.stride_settings:
+            raise ValueError(f'out_stride must be one of '
+                             f'{sorted(self.stride_settings)}, '
+                             f'got {out_stride!r}')
+        if not isinstance(width, (int, float)) or width <= 0:
+            raise ValueError(f'width must be a positive number, got {width!r}')
+        out_indices = tuple(out_indices)
+        if not out_indices or any(
+                not isinstance(i, int) or not 0 <= i < NUM_LEVELS
+                for i in out_indices):
+            raise ValueError(f'out_indices must be a non-empty sequence of '
+                             f'ints in [0, {NUM_LEVELS - 1}], got '
+                             f'{out_indices!r}')
+        if not isinstance(frozen_stages, int) or \
+                not -1 <= frozen_stages <= NUM_LEVELS:
+            raise ValueError(f'frozen_stages must be an int in '
+                             f'[-1, {NUM_LEVELS}], got {frozen_stages!r}')
+        init_cfg = self._resolve_init_cfg(pretrained, init_cfg)
+        super().__init__(init_cfg=init_cfg)
+
+        self.arch = arch
+        self.out_stride = out_stride
+        self.width = width
+        self.out_indices = out_indices
+        self.norm_eval = norm_eval
+        self.frozen_stages = frozen_stages
+        self.with_cp = with_cp
+
+        def scale(c):
+            return max(1, int(round(c * width)))
+
+        stem_channels = scale(settings['stem_channels'])
+        self.conv1a = build_conv_layer(
+            conv_cfg, in_channels, stem_channels, 3, padding=1, bias=False)
+
+        strides, dilations = self.stride_settings[out_stride]
+        bottleneck_dropouts = iter(dropouts)
+        self.level_names = []
+        level_channels = []
+        channels, prev_dilation = stem_channels, 1
+        for level, (num_units, plan, stride, dilation) in enumerate(
+                zip(settings['units'], settings['channels'], strides,
+                    dilations), start=2):
+            *mid, out = [scale(c) for c in plan]
+            if len(mid) == 1:
+                unit_type, extra = PreActBasicUnit, dict()
+                mid = mid[0]
+            else:
+                unit_type = PreActBottleneckUnit
+                extra = dict(dropout=next(bottleneck_dropouts, 0.))
+            by_pool = settings['downsample'] == 'pool' and stride == 2
+            units = []
+            for i in range(num_units):
+                units.append(
+                    unit_type(
+                        channels if i == 0 else out,
+                        mid,
+                        out,
+                        stride=stride if i == 0 and not by_pool else 1,
+                        first_dilation=prev_dilation if i == 0 else dilation,
+                        dilation=dilation,
+                        downsample_by_pool=by_pool and i == 0,
+                        norm_cfg=norm_cfg,
+                        conv_cfg=conv_cfg,
+                        **extra))
+            name = f'level{level}'
+            self.add_module(name, nn.Sequential(*units))
+            self.level_names.append(name)
+            level_channels.append(out)
+            channels, prev_dilation = out, dilation
+        # bn7: the final pre-activation norm of the network
+        self.final_norm = build_norm_layer(norm_cfg, channels)[1]
+        self.out_channels = tuple(level_channels[i] for i in out_indices)
+        self._freeze_stages()
+
+    @classmethod
+    def _arch_settings(cls, arch):
+        if isinstance(arch, str):
+            if arch not in cls.arch_settings:
+                raise ValueError(f'unknown ResNet38 arch {arch!r}; expected '
+                                 f'one of {sorted(cls.arch_settings)} or a '
+                                 f'dict')
+            return cls.arch_settings[arch]
+        if not isinstance(arch, dict):
+            raise ValueError(f'arch must be a str or a dict, got {arch!r}')
+        required = {'units', 'channels', 'stem_channels', 'downsample'}
+        if set(arch) != required:
+            raise ValueError(f'a custom arch needs exactly the keys '
+                             f'{sorted(required)}, got {sorted(arch)}')
+        if len(arch['units']) != NUM_LEVELS or \
+                len(arch['channels']) != NUM_LEVELS:
+            raise ValueError(f'a custom arch gives units and channels for '
+                             f'{NUM_LEVELS} levels (2..7)')
+        if any(len(c) not in (2, 3) for c in arch['channels']):
+            raise ValueError('each level\'s channels are (mid, out) or '
+                             '(mid1, mid2, out)')
+        if arch['downsample'] not in ('conv', 'pool'):
+            raise ValueError(f'downsample must be "conv" or "pool", got '
+                             f'{arch["downsample"]!r}')
+        return arch
+
+    @staticmethod
+    def _resolve_init_cfg(pretrained, init_cfg):
+        if pretrained is not None and init_cfg is not None:
+            raise ValueError('init_cfg and pretrained cannot be both set')
+        if isinstance(pretrained, str):
+            warnings.warn('ResNet38: pretrained is deprecated, use '
+                          'init_cfg=dict(type="Pretrained", checkpoint=...)')
+            return dict(type='Pretrained', checkpoint=pretrained)
+        if pretrained is not None:
+            raise TypeError(f'pretrained must be a str or None, got '
+                            f'{type(pretrained).__name__}')
+        if init_cfg is None:
+            return [
+                dict(type='Kaiming', layer='Conv2d'),
+                dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
+            ]
+        return init_cfg
+
+    def levels(self):
+        """The six level modules (levels 2..7), in order."""
+        return [getattr(self, name) for name in self.level_names]
+
+    def _run_unit(self, unit: nn.Module, x: Tensor) -> Tensor:
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(unit, x, use_reentrant=False)
+        return unit(x)
+
+    def forward(self, x: Tensor) -> tuple:
+        """(N, C, H, W) -> tuple of the selected level outputs."""
+        x = self.conv1a(x)
+        outs = []
+        for i, level in enumerate(self.levels()):
+            for unit in level:
+                x = self._run_unit(unit, x)
+            if i == NUM_LEVELS - 1:
+                x = torch.relu(self.final_norm(x))
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def _frozen_modules(self):
+        if self.frozen_stages < 0:
+            return []
+        modules = [self.conv1a] + self.levels()[:self.frozen_stages]
+        if self.frozen_stages == NUM_LEVELS:
+            modules.append(self.final_norm)
+        return modules
+
+    def _freeze_stages(self):
+        for module in self._frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        """Set train mode, keeping frozen stages and (with ``norm_eval``)
+        every BN layer in eval mode."""
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self

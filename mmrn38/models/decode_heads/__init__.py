@@ -1,0 +1,3 @@
+from .wider_head import WiderHead
+
+__all__ = ['WiderHead']

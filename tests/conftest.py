@@ -1,0 +1,23 @@
+"""Shared pytest set-up.
+
+The mmsegmentation wheel installs a top-level package called ``tests``; this
+project's test folder is therefore not a package (no ``__init__.py``) and
+pytest imports its modules by file path (``--import-mode=importlib`` in
+``pytest.ini``), so mmseg's ``tests`` can never shadow them. Helpers live in
+``tests/helpers/`` and are imported through the ``rn38_tests_helpers`` name
+registered below.
+"""
+import os
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.join(REPO, 'tests')
+DATA = os.path.join(TESTS, 'data')
+sys.path.insert(0, os.path.join(TESTS, 'helpers'))
+
+
+@pytest.fixture(scope='session')
+def repo_root():
+    return REPO

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Create (or refresh) the project-local environment .venv with the whole
+# OpenMMLab stack mmrn38 runs on:
+#   torch 2.13.0 + torchvision 0.28.0, setuptools with pkg_resources,
+#   mmcv 2.1.0 with ops (built once from source, wheel cached outside the repo),
+#   mmengine 0.10.7, mmsegmentation 1.2.2, mmpretrain 1.2.0, pytest, mmrn38 (editable).
+#
+# A second run is a no-op: a stamp in .venv records the hash of the files that
+# define the environment.
+#
+# Environment variables:
+#   MMRN38_VENV         where the environment lives (default: <repo>/.venv)
+#   MMRN38_WHEEL_CACHE  where the mmcv wheel is cached (default: ~/.cache/mmrn38/wheels)
+#   MMRN38_PYTHON       interpreter used to create the environment (default: python3)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv=${MMRN38_VENV:-$repo/.venv}
+cache=${MMRN38_WHEEL_CACHE:-$HOME/.cache/mmrn38/wheels}
+python=${MMRN38_PYTHON:-python3}
+mmcv_version=2.1.0
+
+say() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+stamp_hash=$(cat "$repo"/requirements/*.txt "$repo/setup.py" "$0" | sha256sum | cut -c1-16)
+stamp=$venv/.mmrn38-setup-$stamp_hash
+if [ -f "$stamp" ]; then
+    say "environment $venv is up to date"
+    exit 0
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+    say "creating virtual environment $venv"
+    "$python" -m venv "$venv"
+fi
+pip=("$venv/bin/python" -m pip install --progress-bar off)
+
+say "installing build tools (setuptools < 81 for pkg_resources)"
+"${pip[@]}" -q -r "$repo/requirements/build.txt"
+
+# The registry's torch 2.13.0 (CUDA build) is the one torchvision 0.28.0 links
+# against; a local "+cpu" wheel would sort above it, so find-links is emptied.
+if ! "$venv/bin/python" -c 'import torch, torchvision; assert torch.__version__.startswith("2.13.0") and not torch.__version__.endswith("+cpu")' 2>/dev/null; then
+    say "installing torch 2.13.0 + torchvision 0.28.0 (about 5 GB with its CUDA libraries; a few minutes)"
+    PIP_FIND_LINKS= "${pip[@]}" -r "$repo/requirements/torch.txt"
+fi
+
+py_tag=$("$venv/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
+torch_version=$("$venv/bin/python" -c 'import torch; print(torch.__version__.replace("+", "_"))')
+wheel_dir=$cache/mmcv-$mmcv_version-torch$torch_version-$py_tag
+if ! "$venv/bin/python" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$mmcv_version'" 2>/dev/null; then
+    if ! ls "$wheel_dir"/mmcv-*.whl >/dev/null 2>&1; then
+        say "building mmcv $mmcv_version with ops against torch $torch_version into $wheel_dir"
+        say "the mmcv build runs now and takes about 11 minutes on 2 cores; its log: $wheel_dir.log"
+        mkdir -p "$cache"
+        tmp_dir=$(mktemp -d "$cache/.build.XXXXXX")
+        MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+            "$venv/bin/python" -m pip wheel --no-build-isolation --no-deps \
+            --progress-bar off -w "$tmp_dir" "mmcv==$mmcv_version" >"$wheel_dir.log" 2>&1 &
+        build_pid=$!
+        start=$SECONDS
+        while kill -0 "$build_pid" 2>/dev/null; do
+            sleep 30
+            kill -0 "$build_pid" 2>/dev/null && say "mmcv build still running ($((SECONDS - start)) s)"
+        done
+        if ! wait "$build_pid"; then
+            rm -rf "$tmp_dir"
+            say "mmcv build failed; last lines of $wheel_dir.log:"
+            tail -n 30 "$wheel_dir.log"
+            exit 1
+        fi
+        # publish the wheel in one rename, so an interrupted build leaves no half cache
+        mv "$tmp_dir" "$wheel_dir"
+        say "mmcv built in $((SECONDS - start)) s"
+    fi
+    say "installing mmcv from $wheel_dir"
+    "${pip[@]}" --no-deps "$wheel_dir"/mmcv-*.whl
+fi
+
+say "installing mmengine, mmsegmentation, mmpretrain, pytest and mmrn38 (editable)"
+# mmcv is already there; the constraint keeps pip from replacing it
+constraints=$(mktemp)
+trap 'rm -f "$constraints"' EXIT
+echo "mmcv==$mmcv_version" >"$constraints"
+"${pip[@]}" -q -c "$constraints" -r "$repo/requirements/mminstall.txt" -r "$repo/requirements/tests.txt"
+"${pip[@]}" -q --no-deps --no-build-isolation -e "$repo"
+
+say "checking the stack imports"
+"$venv/bin/python" - <<'EOF'
+import mmcv, mmcv.ops, mmengine, mmseg, mmpretrain, torch, torchvision
+import mmrn38
+print(f'torch {torch.__version__}, torchvision {torchvision.__version__}, mmcv {mmcv.__version__}, '
+      f'mmengine {mmengine.__version__}, mmseg {mmseg.__version__}, mmpretrain {mmpretrain.__version__}')
+EOF
+rm -f "$venv"/.mmrn38-setup-*
+touch "$stamp"
+say "environment ready: $venv"

@@ -1,0 +1,43 @@
+"""Test a checkpoint with an mmseg or mmpretrain config (mmseg's flags)."""
+import argparse
+
+from mmengine.config import DictAction
+
+from mmrn38.apis import build_runner, load_config, prepare_test
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs')
+    parser.add_argument('--out', help='where to save the predictions')
+    parser.add_argument('--show', action='store_true', help='show results')
+    parser.add_argument(
+        '--show-dir', help='directory to save painted predictions in')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings in the config, key=value pairs')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    parser.add_argument(
+        '--tta', action='store_true', help='test-time augmentation')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                      args.launcher)
+    cfg = prepare_test(cfg, args.checkpoint, tta=args.tta,
+                       show_dir=args.show_dir, show=args.show,
+                       wait_time=args.wait_time, out=args.out)
+    build_runner(cfg).test()
+
+
+if __name__ == '__main__':
+    main()
