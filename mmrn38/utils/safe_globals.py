@@ -7,7 +7,16 @@ backed by numpy arrays, and ``meta`` may hold numpy scalars), so
 ``tools/test.py CFG CKPT``, ``--resume`` and ``init_model`` all fail with
 ``Unsupported global``. Instead of turning safe loading off, this module
 admits exactly those types with ``torch.serialization.add_safe_globals``.
+
+One entry needs care: ``HistoryBuffer`` pickles its statistics methods
+(``HistoryBuffer.min`` ...) as ``builtins.getattr(HistoryBuffer, 'min')``.
+Admitting ``getattr`` itself would let a file reach any attribute of any
+admitted object, so a stand-in is registered under that name that resolves
+only functions defined on ``HistoryBuffer`` and refuses everything else.
 """
+import inspect
+import pickle
+
 import numpy as np
 import torch
 
@@ -28,10 +37,28 @@ def _numpy_globals():
     ]
 
 
+def history_buffer_method(owner, name: str):
+    """What ``getattr(owner, name)`` gives, for ``owner`` ``HistoryBuffer``
+    and ``name`` a function defined on it; ``UnpicklingError`` otherwise."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    method = HistoryBuffer.__dict__.get(name) if owner is HistoryBuffer \
+        else None
+    if not inspect.isfunction(method):
+        raise pickle.UnpicklingError(
+            f'refusing getattr({getattr(owner, "__name__", type(owner))!r}, '
+            f'{name!r}) in a checkpoint: only HistoryBuffer statistics '
+            f'methods are admitted')
+    return method
+
+
 def checkpoint_safe_globals():
     """The globals an mmengine 0.10.7 checkpoint may contain."""
     from mmengine.logging.history_buffer import HistoryBuffer
-    return [HistoryBuffer, *_numpy_globals()]
+    return [
+        HistoryBuffer,
+        (history_buffer_method, 'builtins.getattr'),
+        *_numpy_globals(),
+    ]
 
 
 def register_checkpoint_safe_globals():

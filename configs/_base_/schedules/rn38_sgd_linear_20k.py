@@ -1,0 +1,31 @@
+# The original's optimiser for segmentation fine-tuning: SGD, momentum 0.9,
+# weight decay 5e-4, base lr 0.0016, and the "alex" rule for biases (twice
+# the lr, no weight decay). The lr is held, then decays linearly to 0 over the
+# second half (ademxapp's "fixed then linear"; where it switched is not
+# recorded in the release, the half-way point is our choice).
+max_iters = 20000
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.0016, momentum=0.9, weight_decay=0.0005),
+    paramwise_cfg=dict(bias_lr_mult=2.0, bias_decay_mult=0.0),
+    clip_grad=None)
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=1.0,
+        end_factor=0.0,
+        begin=max_iters // 2,
+        end=max_iters,
+        by_epoch=False)
+]
+train_cfg = dict(
+    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=2000)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2000),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='SegVisualizationHook'))

@@ -1,0 +1,66 @@
+"""WiderHead: the paper's "1 conv" / "2 conv" classifiers in mmseg."""
+import pytest
+import torch
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+from mmengine.structures import PixelData
+
+import mmrn38  # noqa: F401
+
+
+def build_head(**kwargs):
+    cfg = dict(type='WiderHead', in_channels=16, channels=8, num_classes=5,
+               norm_cfg=dict(type='BN'))
+    cfg.update(kwargs)
+    return MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('num_convs, channels', [(1, 16), (2, 8)])
+def test_shapes_and_structure(num_convs, channels):
+    head = build_head(num_convs=num_convs, channels=channels).eval()
+    out = head((torch.randn(2, 16, 11, 13), ))
+    assert out.shape == (2, 5, 11, 13)
+    assert head.conv_seg.kernel_size == (3, 3)
+    assert head.conv_seg.dilation == (12, 12)
+    assert head.conv_seg.bias is not None
+    if num_convs == 2:
+        conv = head.conv.conv
+        assert (conv.in_channels, conv.out_channels) == (16, 8)
+        assert conv.dilation == (12, 12) and conv.bias is not None
+        assert head.conv.norm_cfg is None  # no BN in conv6a
+    else:
+        assert head.conv is None
+
+
+def test_kernel_and_dilation_configurable():
+    head = build_head(kernel_size=1, dilation=6)
+    assert head.conv_seg.kernel_size == (1, 1)
+    assert head.conv.conv.dilation == (6, 6)
+
+
+def test_ohem_and_loss():
+    head = build_head(
+        sampler=dict(type='OHEMPixelSampler', thresh=0.6, min_kept=10))
+    feats = (torch.randn(2, 16, 8, 8), )
+    samples = []
+    for _ in range(2):
+        sample = SegDataSample(metainfo=dict(img_shape=(32, 32),
+                                             pad_shape=(32, 32)))
+        sample.gt_sem_seg = PixelData(
+            data=torch.randint(0, 5, (1, 32, 32)))
+        samples.append(sample)
+    losses = head.loss(feats, samples, train_cfg=dict())
+    assert losses['loss_ce'] > 0
+    losses['loss_ce'].backward()
+    assert head.conv_seg.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(num_convs=3), 'num_convs must be 1 or 2'),
+    (dict(kernel_size=2), 'kernel_size must be odd'),
+    (dict(dilation=0), 'dilation must be >= 1'),
+    (dict(num_convs=1, channels=8), 'must equal in_channels'),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_head(**kwargs)
