@@ -2,9 +2,12 @@
 ``tools/test.py``: they prepare a config the way mmseg's and mmpretrain's own
 tools do (same flags), picking the library from the config's
 ``default_scope``, and run it with mmengine's Runner."""
+import os
 import os.path as osp
 from typing import Optional
 
+import torch
+import torch.distributed as dist
 from mmengine.config import Config, ConfigDict
 
 SCOPES = ('mmseg', 'mmpretrain')
@@ -104,9 +107,52 @@ def prepare_test(cfg: Config,
     return cfg
 
 
+def replace_sync_bn(node):
+    """Turn every ``type='SyncBN'`` in a (nested) config into ``'BN'``."""
+    if isinstance(node, dict):
+        if node.get('type') == 'SyncBN':
+            node['type'] = 'BN'
+        for value in node.values():
+            replace_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            replace_sync_bn(value)
+    return node
+
+
+def setup_cpu_distributed(cfg: Config) -> Config:
+    """Let ``--launcher pytorch`` run on machines without a GPU.
+
+    mmengine's own ``pytorch`` launcher calls ``torch.cuda.set_device``
+    first and so dies without a GPU; its default DDP wrapper passes
+    ``device_ids=[LOCAL_RANK]``, which CPU modules reject; and SyncBN needs an
+    accelerator. Without CUDA this joins the process group that torchrun
+    describes (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``)
+    with the gloo backend, wraps the model in DDP without device ids and
+    turns SyncBN into BN. The Runner then finds the group already initialised
+    and uses it. With CUDA nothing changes (NCCL, SyncBN).
+    """
+    if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
+        return cfg
+    if not dist.is_initialized():
+        dist.init_process_group(
+            backend='gloo',
+            rank=int(os.environ['RANK']),
+            world_size=int(os.environ['WORLD_SIZE']))
+    cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    cfg.model_wrapper_cfg = dict(
+        type='MMDistributedDataParallel',
+        device_ids=None,
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    replace_sync_bn(cfg.model)
+    return cfg
+
+
 def build_runner(cfg: Config):
     """Build the Runner of the config's library (its registries filled)."""
     import mmrn38  # noqa: F401  registers the models and safe globals
+    setup_cpu_distributed(cfg)
     if config_scope(cfg) == 'mmseg':
         from mmseg.utils import register_all_modules
     else:

@@ -11,12 +11,31 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_NORM = "dict(type='BN', eps=1.001e-5, requires_grad=True)"
 
 
+HELPERS = osp.dirname(osp.abspath(__file__))
+
+
+def tool_env(**extra):
+    """Environment for the tools: unbuffered, this helpers folder importable
+    (for test-only hooks), this interpreter for the shell launchers."""
+    return dict(os.environ, PYTHONUNBUFFERED='1', PYTHON=sys.executable,
+                PYTHONPATH=os.pathsep.join(
+                    [HELPERS, os.environ.get('PYTHONPATH', '')]),
+                **{k: str(v) for k, v in extra.items()})
+
+
+def tool_command(script, *args):
+    """The command line of ``tools/<script>`` (Python or shell)."""
+    path = osp.join(REPO, 'tools', script)
+    runner = ['bash'] if script.endswith('.sh') else [sys.executable]
+    return [*runner, path, *map(str, args)]
+
+
 def run_tool(script, *args, env=None, timeout=600, check=True):
-    """Run ``tools/<script>`` with this interpreter from the repo root;
-    returns the CompletedProcess (stdout and stderr merged)."""
-    full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
-    cmd = [sys.executable, osp.join(REPO, 'tools', script), *map(str, args)]
-    proc = subprocess.run(cmd, cwd=REPO, env=full_env, timeout=timeout,
+    """Run ``tools/<script>`` from the repo root; returns the
+    CompletedProcess (stdout and stderr merged)."""
+    cmd = tool_command(script, *args)
+    proc = subprocess.run(cmd, cwd=REPO, env=tool_env(**(env or {})),
+                          timeout=timeout,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True)
     if check and proc.returncode != 0:

@@ -1,0 +1,19 @@
+# ResNet-38 (Model A1, output stride 8, "2 conv" head) on ADE20K
+# (SceneParsing, 150 classes). Batch: 4 GPUs x 4 images ("4xb4"), 512x512
+# crops (mmseg's ADE20K pipeline), 80k iterations.
+_base_ = [
+    './_base_/models/rn38_a1_s8_wider.py',
+    'mmseg::_base_/datasets/ade20k.py',
+    'mmseg::_base_/default_runtime.py',
+    './_base_/schedules/rn38_sgd_linear_80k.py',
+]
+crop_size = (512, 512)
+pretrained_ckpt = 'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained_ckpt,
+            prefix='backbone.')),
+    decode_head=dict(num_classes=150))
+auto_scale_lr = dict(enable=False, base_batch_size=16)

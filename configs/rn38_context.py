@@ -1,0 +1,21 @@
+# ResNet-38 (Model A1, output stride 8, "2 conv" head) on PASCAL Context,
+# 59 classes (background ignored, mmseg's PascalContextDataset59).
+# Batch: 4 GPUs x 4 images ("4xb4"), 480x480 crops, 40k iterations.
+_base_ = [
+    './_base_/models/rn38_a1_s8_wider.py',
+    'mmseg::_base_/datasets/pascal_context_59.py',
+    'mmseg::_base_/default_runtime.py',
+    './_base_/schedules/rn38_sgd_linear_40k.py',
+]
+crop_size = (480, 480)
+pretrained_ckpt = 'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained_ckpt,
+            prefix='backbone.')),
+    decode_head=dict(num_classes=59),
+    # whole-image test as the original; mmseg's Context configs slide 480
+    test_cfg=dict(mode='whole'))
+auto_scale_lr = dict(enable=False, base_batch_size=16)
