@@ -1,0 +1,149 @@
+"""Every config in configs/ runs: a tiny dataset in the real on-disk layout,
+the config itself with only sizes, iterations and paths overridden on the
+command line (--cfg-options), a few iterations with evaluation, then the
+test tool (with --tta for segmentation) on the saved checkpoint. Also an
+unmodified config of the installed mmseg with the backbone swapped."""
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from rn38_testing import REPO, last_miou, run_tool, write_config
+
+from mmrn38.datasets import (write_ade20k, write_cityscapes, write_context,
+                             write_imagenet, write_voc)
+
+IMG, CROP = (64, 64), (48, 48)
+SEG_CASES = {
+    'rn38_voc.py': lambda root: write_voc(root, dict(train=4, val=2)),
+    'rn38_context.py': lambda root: write_context(root),
+    'rn38_context60.py': lambda root: write_context(root),
+    'rn38_cityscapes.py': lambda root: write_cityscapes(root),
+    'rn38_ade20k.py': lambda root: write_ade20k(root),
+}
+CLS_CASES = ['rn38_in1k.py', 'rn38-a_in1k.py']
+
+
+def fmt(value):
+    if isinstance(value, tuple):
+        return '(' + ','.join(map(str, value)) + ')'
+    return str(value)
+
+
+def size_and_path_overrides(cfg, data_root):
+    """--cfg-options that shrink every pipeline size and point every
+    dataset at ``data_root``, found by walking the loaded config."""
+    opts = {}
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            kind = node.get('type')
+            if 'data_root' in node and path.split('.')[0].endswith(
+                    '_dataloader'):
+                opts[f'{path}.data_root'] = data_root
+            if kind in ('RandomResize', 'Resize') and 'scale' in node:
+                opts[f'{path}.scale'] = IMG
+            if kind == 'RandomCrop':
+                opts[f'{path}.crop_size'] = CROP
+            if kind == 'Pad':
+                opts[f'{path}.size'] = CROP
+            if kind == 'RandomResizedCrop':
+                opts[f'{path}.scale'] = CROP[0]
+            if kind == 'ResizeEdge':
+                opts[f'{path}.scale'] = IMG[0]
+            if kind == 'CenterCrop':
+                opts[f'{path}.crop_size'] = CROP[0]
+            for key, value in node.items():
+                walk(value, f'{path}.{key}' if path else key)
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                walk(value, f'{path}.{i}')
+
+    walk(cfg.to_dict(), '')
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        opts[f'{loader}.num_workers'] = 0
+        opts[f'{loader}.persistent_workers'] = False
+    opts['train_dataloader.batch_size'] = 2
+    opts['model.backbone.width'] = 0.0625
+    opts['model.backbone.init_cfg'] = None
+    return opts
+
+
+def as_args(opts):
+    return ['--cfg-options'] + [f'{k}={fmt(v)}' for k, v in opts.items()]
+
+
+@pytest.mark.parametrize('config', sorted(SEG_CASES))
+def test_segmentation_config_runs(config, tmp_path):
+    path = osp.join(REPO, 'configs', config)
+    data_root = SEG_CASES[config](str(tmp_path))
+    opts = size_and_path_overrides(Config.fromfile(path), data_root)
+    opts.update({
+        'model.data_preprocessor.size': CROP,
+        'model.decode_head.in_channels': 256,
+        'model.decode_head.channels': 32,
+        'train_cfg.max_iters': 2,
+        'train_cfg.val_interval': 2,
+        'default_hooks.checkpoint.interval': 2,
+        'default_hooks.logger.interval': 1,
+    })
+    work_dir = tmp_path / 'work'
+    log = run_tool('train.py', path, '--work-dir', work_dir,
+                   *as_args(opts)).stdout
+    assert 'Iter(train) [2/2]' in log
+    assert 0 <= last_miou(log) <= 100
+    tested = run_tool('test.py', path, work_dir / 'iter_2.pth', '--tta',
+                      '--work-dir', work_dir / 'tta', *as_args(opts)).stdout
+    assert 'SegTTAModel' in tested
+    assert 0 <= last_miou(tested) <= 100
+
+
+@pytest.mark.parametrize('config', CLS_CASES)
+def test_imagenet_config_runs(config, tmp_path):
+    path = osp.join(REPO, 'configs', config)
+    data_root = write_imagenet(str(tmp_path))
+    opts = size_and_path_overrides(Config.fromfile(path), data_root)
+    opts.update({
+        'model.head.in_channels': 256,
+        'train_cfg.max_epochs': 1,
+        'val_dataloader.batch_size': 2,
+        'test_dataloader.batch_size': 2,
+        'default_hooks.logger.interval': 1,
+    })
+    work_dir = tmp_path / 'work'
+    log = run_tool('train.py', path, '--work-dir', work_dir,
+                   *as_args(opts)).stdout
+    assert 'accuracy/top1' in log
+    tested = run_tool('test.py', path, work_dir / 'epoch_1.pth',
+                      '--work-dir', work_dir / 'test', *as_args(opts)).stdout
+    assert 'accuracy/top1' in tested
+
+
+def test_unmodified_mmseg_config_accepts_resnet38(tmp_path):
+    """A user's existing mmseg config: only custom_imports and the backbone
+    (plus its channel counts) change."""
+    data_root = write_voc(str(tmp_path), dict(train=4, val=2))
+    base = 'mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-20k_voc12aug-512x512.py'
+    cfg_path = tmp_path / 'deeplabv3_rn38.py'
+    cfg_path.write_text(f'''
+_base_ = [{base!r}]
+custom_imports = dict(imports=['mmrn38'], allow_failed_imports=False)
+model = dict(
+    pretrained=None,
+    backbone=dict(_delete_=True, type='ResNet38', width=1 / 16,
+                  out_indices=(1, 2, 4, 5)),
+    decode_head=dict(in_channels=256, channels=32),
+    auxiliary_head=dict(in_channels=128, channels=16))
+''')
+    opts = size_and_path_overrides(Config.fromfile(str(cfg_path)), data_root)
+    opts.update({
+        'model.data_preprocessor.size': CROP,
+        'train_cfg.max_iters': 1,
+        'train_cfg.val_interval': 1,
+        'default_hooks.logger.interval': 1,
+    })
+    del opts['model.backbone.width'], opts['model.backbone.init_cfg']
+    log = run_tool('train.py', cfg_path, '--work-dir', tmp_path / 'work',
+                   *as_args(opts)).stdout
+    assert "type='ResNet38'" in log
+    assert 'Iter(train) [1/1]' in log
+    assert 0 <= last_miou(log) <= 100
