@@ -77,6 +77,29 @@ def test_model_a_pools_instead_of_strides():
     assert model.level7[0].pool is None
 
 
+def test_6a_strides_its_1x1_conv():
+    """ademxapp strides the first conv of a unit: in 6a the 1x1
+    ``res6a_branch2a``, not the 3x3."""
+    unit = ResNet38(out_stride=32, width=TINY).level6[0]
+    assert (unit.conv1.kernel_size, unit.conv1.stride) == ((1, 1), (2, 2))
+    assert unit.conv2.stride == (1, 1)
+    assert unit.shortcut.stride == (2, 2)
+
+
+def test_model_a_dilated_level_keeps_a_stride_1_pool():
+    """Model A at output stride 8: ademxapp's pool4/pool5 keep stride 1
+    with the old dilation (padding = dilation), the next unit's convs all
+    take the new one."""
+    model = ResNet38(arch='A', out_stride=8, width=TINY)
+    pool5, pool6 = model.level5[0].pool, model.level6[0].pool
+    assert (pool5.stride, pool5.dilation, pool5.padding) == (1, 1, 1)
+    assert (pool6.stride, pool6.dilation, pool6.padding) == (1, 2, 2)
+    assert model.level5[0].conv1.dilation == (2, 2)
+    assert model.level6[0].conv2.dilation == (4, 4)
+    out = model(torch.randn(1, 3, 33, 47))[0]
+    assert out.shape[-2:] == (5, 6)
+
+
 def test_gradient_reaches_conv1a():
     model = ResNet38(width=TINY).train()
     out, = model(torch.randn(2, 3, 32, 32))

@@ -35,9 +35,12 @@ class PreActUnit(nn.Module):
         out_channels (int): Channels of the unit's output.
         stride (int): Stride of the unit (applied by the strided conv of the
             residual branch and by the projection shortcut).
-        downsample_by_pool (bool): Model A: down-sample the unit's input with
-            a 3x3/2 max-pool (padding 1) before the unit instead of a strided
-            conv; ``stride`` must be 1 then.
+        pool (dict, optional): Model A: a 3x3 max-pool before the unit,
+            ``dict(stride=s, dilation=d)`` (padding ``d``), instead of a
+            strided conv; ``stride`` must be 1 then. ademxapp's pools are
+            3x3/2 with padding 1; at a level that trades its stride for
+            dilation the pool keeps stride 1 and takes the dilation of the
+            level before.
         norm_cfg (dict): Config of the norm layers.
         conv_cfg (dict, optional): Config of the conv layers.
     """
@@ -46,7 +49,7 @@ class PreActUnit(nn.Module):
                  in_channels: int,
                  out_channels: int,
                  stride: int = 1,
-                 downsample_by_pool: bool = False,
+                 pool: Optional[dict] = None,
                  norm_cfg: dict = dict(type='BN'),
                  conv_cfg: Optional[dict] = None):
         super().__init__()
@@ -55,9 +58,14 @@ class PreActUnit(nn.Module):
         self.stride = stride
         self.conv_cfg = conv_cfg
         self.norm_cfg = norm_cfg
-        self.pool = (
-            nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-            if downsample_by_pool else None)
+        if pool is not None and stride != 1:
+            raise ValueError('a unit down-samples either by its pool or by '
+                             'its stride, not both')
+        self.pool = None if pool is None else nn.MaxPool2d(
+            kernel_size=3,
+            stride=pool['stride'],
+            padding=pool['dilation'],
+            dilation=pool['dilation'])
         self.norm1 = build_norm_layer(norm_cfg, in_channels)[1]
         if in_channels != out_channels or stride != 1:
             self.shortcut = build_conv_layer(
@@ -121,9 +129,10 @@ class PreActBasicUnit(PreActUnit):
 class PreActBottleneckUnit(PreActUnit):
     """1x1 -> 3x3 -> 1x1 bottleneck (units 6a and 7a).
 
-    ``BN-ReLU -> conv1 1x1 -> BN-ReLU -> conv2 3x3 (stride, dilation) ->
-    BN-ReLU -> dropout -> conv3 1x1``, plus the shortcut. The stride sits on
-    the 3x3 conv (ademxapp's "strided 3x3 convs").
+    ``BN-ReLU -> conv1 1x1 (stride) -> BN-ReLU -> conv2 3x3 (dilation) ->
+    BN-ReLU -> dropout -> conv3 1x1``, plus the shortcut. As everywhere in
+    ademxapp, the stride sits on the unit's first conv (``branch2a``), here
+    the 1x1 one.
 
     Args:
         mid_channels (tuple[int, int]): Output channels of ``conv1`` and
@@ -140,9 +149,9 @@ class PreActBottleneckUnit(PreActUnit):
                  first_dilation=1, dilation=1, dropout=0., **kwargs):
         super().__init__(in_channels, out_channels, stride, **kwargs)
         bottleneck_channels, wide_channels = mid_channels
-        self.conv1 = self._conv(in_channels, bottleneck_channels, 1)
+        self.conv1 = self._conv(in_channels, bottleneck_channels, 1, stride)
         self.norm2 = self._norm(bottleneck_channels)
-        self.conv2 = self._conv(bottleneck_channels, wide_channels, 3, stride,
+        self.conv2 = self._conv(bottleneck_channels, wide_channels, 3, 1,
                                 dilation)
         self.norm3 = self._norm(wide_channels)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()

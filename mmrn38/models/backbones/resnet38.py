@@ -36,12 +36,15 @@ class ResNet38(BaseModule):
     7      7a, then ``bn7`` + ReLU bottle 1024, 2048 -> 4096
     ====== ====================== ======= ===============================
 
-    Model A1 down-samples with a stride-2 3x3 conv in units 2a, 3a, 4a, 5a
-    and 6a; Model A instead puts a 3x3/2 max-pool (padding 1) before them.
-    Output stride 32 keeps all five; 16 replaces the stride of level 6 with
-    dilation 2 (levels 6-7); 8 also that of level 5 (dilation 2 in level 5,
-    4 in levels 6-7). The first conv of the first unit of a dilated level
-    keeps the dilation of the level before, as ademxapp does.
+    Model A1 down-samples with a stride-2 first conv in units 2a, 3a, 4a,
+    5a (3x3) and 6a (the 1x1 ``res6a_branch2a``, as ademxapp); Model A
+    instead puts a 3x3/2 max-pool (padding 1) before them. Output stride 32
+    keeps all five; 16 replaces the stride of level 6 with dilation 2
+    (levels 6-7); 8 also that of level 5 (dilation 2 in level 5, 4 in levels
+    6-7). In Model A1 the first conv of the first unit of a dilated level
+    keeps the dilation of the level before; in Model A the pool keeps it
+    (stride 1, padding and dilation of the level before) and the unit's
+    convs all take the new one, as ademxapp does.
 
     Args:
         arch (str | dict): ``'A1'`` or ``'A'``, or a dict with ``units``
@@ -162,20 +165,33 @@ class ResNet38(BaseModule):
             else:
                 unit_type = PreActBottleneckUnit
                 extra = dict(dropout=next(bottleneck_dropouts, 0.))
-            by_pool = settings['downsample'] == 'pool' and stride == 2
+            # the first unit of a level down-samples (stride 2) or, past the
+            # output stride, trades that for a larger dilation
+            downsamples = stride == 2 or dilation != prev_dilation
+            if settings['downsample'] == 'pool' and downsamples:
+                # Model A: ademxapp's pool before the unit (stride 1 and the
+                # old dilation where dilated), all its convs at the new
+                # dilation
+                first = dict(
+                    stride=1,
+                    first_dilation=dilation,
+                    pool=dict(stride=stride, dilation=prev_dilation))
+            else:
+                # Model A1: the unit's first conv strides and keeps the old
+                # dilation
+                first = dict(stride=stride, first_dilation=prev_dilation)
             units = []
             for i in range(num_units):
+                position = first if i == 0 else dict(first_dilation=dilation)
                 units.append(
                     unit_type(
                         channels if i == 0 else out,
                         mid,
                         out,
-                        stride=stride if i == 0 and not by_pool else 1,
-                        first_dilation=prev_dilation if i == 0 else dilation,
                         dilation=dilation,
-                        downsample_by_pool=by_pool and i == 0,
                         norm_cfg=norm_cfg,
                         conv_cfg=conv_cfg,
+                        **position,
                         **extra))
             name = f'level{level}'
             self.add_module(name, nn.Sequential(*units))
