@@ -71,7 +71,7 @@ def test_dilations_follow_ademxapp():
 def test_model_a_pools_instead_of_strides():
     model = ResNet38(arch='A', out_stride=32, width=TINY)
     for level in model.levels()[:5]:
-        assert isinstance(level[0].pool, nn.MaxPool2d)
+        assert isinstance(level[0].pool[1], nn.MaxPool2d)
         assert all(m.stride in ((1, 1), 1) for m in level[0].modules()
                    if isinstance(m, nn.Conv2d))
     assert model.level7[0].pool is None
@@ -91,9 +91,9 @@ def test_model_a_dilated_level_keeps_a_stride_1_pool():
     with the old dilation (padding = dilation), the next unit's convs all
     take the new one."""
     model = ResNet38(arch='A', out_stride=8, width=TINY)
-    pool5, pool6 = model.level5[0].pool, model.level6[0].pool
-    assert (pool5.stride, pool5.dilation, pool5.padding) == (1, 1, 1)
-    assert (pool6.stride, pool6.dilation, pool6.padding) == (1, 2, 2)
+    (pad5, pool5), (pad6, pool6) = model.level5[0].pool, model.level6[0].pool
+    assert (pool5.stride, pool5.dilation, pad5.padding) == (1, 1, (1, ) * 4)
+    assert (pool6.stride, pool6.dilation, pad6.padding) == (1, 2, (2, ) * 4)
     assert model.level5[0].conv1.dilation == (2, 2)
     assert model.level6[0].conv2.dilation == (4, 4)
     out = model(torch.randn(1, 3, 33, 47))[0]

@@ -18,13 +18,123 @@ mmrn38         original (MXNet)        PSA port (PyTorch)
 ``conv3``      ``res{u}_branch2b2``    ``conv_branch2b2``
 ``shortcut``   ``res{u}_branch1``      ``conv_branch1``
 =============  ======================  ======================
+
+Memory-lean mode (``memory_lean=True``): every ``BN -> ReLU -> conv`` stage
+runs through :class:`BNReLUConvs`, which keeps only the BN input for
+backward and recomputes the BN-ReLU output there, instead of storing it.
 """
-from typing import Optional
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+class BNReLUConvs(torch.autograd.Function):
+    """Convs reading one pre-activation, storing only its input for backward.
+
+    Forward computes ``conv(dropout(relu(norm(x))))`` for each ``conv`` of
+    ``convs`` with the very modules and calls of the plain mode, so outputs
+    and BN running statistics (updated once, here) are the same. Autograd
+    would store the BN-ReLU(-dropout) output ``a`` (read by the ReLU's and
+    the convs' backward) on top of ``x`` (read by BN's backward); this
+    function stores ``x`` only (the network keeps it alive anyway: it is a
+    unit's input or the previous conv's output), plus the dropout keep-mask
+    as booleans. The activation memory of a pre-activation unit about
+    halves, at the cost of one elementwise BN-ReLU per stage in backward
+    (the idea of In-Place ABN, and of MXNet's "mirror" option that the
+    original code trained with).
+
+    Backward recomputes ``a`` from ``x`` under autograd, with the batch
+    statistics (recomputed from ``x``, bit for bit those of forward) or the
+    frozen running statistics, never updating the running ones; the convs'
+    gradients come from ``aten.convolution_backward``, the kernel autograd
+    itself uses for them. Where dropout is active, the keep-mask is read off
+    its output: where that output is zero only because ``a`` was, the mask
+    does not matter, as the ReLU passes no gradient there. Under autocast
+    the recomputation runs in the autocast state of forward and the convs'
+    backward in the dtype their outputs had.
+
+    Inputs of :meth:`apply`: ``x`` (N, C, H, W), ``norm`` (a ``_BatchNorm``;
+    in train mode a plain ``BatchNorm2d``: recomputing the statistics of a
+    synchronised BN would need its all-reduce again), ``p`` (dropout
+    probability, 0 for none), ``convs`` (bias-free ``nn.Conv2d`` modules with
+    zero padding), then ``norm.weight``, ``norm.bias`` and the convs'
+    weights (so that autograd routes their gradients). Returns the tuple of
+    conv outputs, (N, conv.out_channels, H', W') each.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, norm: _BatchNorm, p: float,
+                convs: Sequence[nn.Conv2d], norm_weight: Tensor,
+                norm_bias: Tensor, *conv_weights: Tensor) -> Tuple[Tensor]:
+        if norm.training and not isinstance(norm, nn.BatchNorm2d):
+            raise NotImplementedError(
+                f'memory_lean recomputes BN from the local batch: '
+                f'{type(norm).__name__} in train mode is not supported; '
+                f'use norm_eval=True or BN')
+        act = torch.relu(norm(x))
+        keep = None
+        if p > 0:
+            act = F.dropout(act, p, training=True)
+            keep = act != 0
+        outs = tuple(conv(act) for conv in convs)
+        batch_stats = norm.training or norm.running_mean is None
+        running = (None, None) if batch_stats else (norm.running_mean,
+                                                    norm.running_var)
+        ctx.save_for_backward(x, keep, *running, norm_weight, norm_bias,
+                              *conv_weights)
+        ctx.batch_stats, ctx.eps, ctx.p, ctx.convs = (batch_stats, norm.eps,
+                                                      p, convs)
+        device = x.device.type
+        ctx.autocast = dict(
+            device_type=device,
+            dtype=torch.get_autocast_dtype(device),
+            enabled=torch.is_autocast_enabled(device))
+        return outs
+
+    @staticmethod
+    def backward(ctx, *grad_outs: Tensor):
+        (x, keep, running_mean, running_var, norm_weight, norm_bias,
+         *conv_weights) = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        # what BN-ReLU differentiates: x, norm.weight, norm.bias
+        leaves = [
+            t.detach().requires_grad_(need)
+            for t, need in zip((x, norm_weight, norm_bias),
+                               (needs[0], needs[4], needs[5]))
+        ]
+        with torch.enable_grad(), torch.autocast(**ctx.autocast):
+            act = torch.relu(
+                F.batch_norm(leaves[0], running_mean, running_var,
+                             leaves[1], leaves[2], ctx.batch_stats, 0.,
+                             ctx.eps))
+            if keep is not None:
+                act = act * keep.to(act.dtype).div_(1 - ctx.p)
+        wanted = [t for t in leaves if t.requires_grad]
+        act_data = act.detach()
+        grad_act, conv_grads = None, []
+        for conv, weight, grad, need_weight in zip(
+                ctx.convs, conv_weights, grad_outs, needs[6:]):
+            dtype = grad.dtype  # the conv's compute dtype (autocast)
+            grad_in, grad_weight, _ = torch.ops.aten.convolution_backward(
+                grad, act_data.to(dtype), weight.to(dtype), None,
+                conv.stride, conv.padding, conv.dilation, False, (0, 0),
+                conv.groups, (bool(wanted), need_weight, False))
+            conv_grads.append(
+                grad_weight.to(weight.dtype) if need_weight else None)
+            if wanted:
+                grad_in = grad_in.to(act.dtype)
+                grad_act = grad_in if grad_act is None else grad_act + grad_in
+        leaf_grads = iter(
+            torch.autograd.grad(act, wanted, grad_act) if wanted else ())
+        grad_x, grad_norm_weight, grad_norm_bias = (
+            next(leaf_grads) if t.requires_grad else None for t in leaves)
+        return (grad_x, None, None, None, grad_norm_weight, grad_norm_bias,
+                *conv_grads)
 
 
 class PreActUnit(nn.Module):
@@ -43,6 +153,11 @@ class PreActUnit(nn.Module):
             level before.
         norm_cfg (dict): Config of the norm layers.
         conv_cfg (dict, optional): Config of the conv layers.
+        memory_lean (bool): While gradients are recorded, run every
+            ``BN -> ReLU -> conv`` stage through :class:`BNReLUConvs`
+            (recompute the BN-ReLU output in backward instead of storing
+            it). Same outputs, gradients and BN statistics as the plain
+            mode. Needs BN layers and plain bias-free convs.
     """
 
     def __init__(self,
@@ -51,21 +166,26 @@ class PreActUnit(nn.Module):
                  stride: int = 1,
                  pool: Optional[dict] = None,
                  norm_cfg: dict = dict(type='BN'),
-                 conv_cfg: Optional[dict] = None):
+                 conv_cfg: Optional[dict] = None,
+                 memory_lean: bool = False):
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.stride = stride
         self.conv_cfg = conv_cfg
         self.norm_cfg = norm_cfg
+        self.memory_lean = memory_lean
         if pool is not None and stride != 1:
             raise ValueError('a unit down-samples either by its pool or by '
                              'its stride, not both')
-        self.pool = None if pool is None else nn.MaxPool2d(
-            kernel_size=3,
-            stride=pool['stride'],
-            padding=pool['dilation'],
-            dilation=pool['dilation'])
+        # explicit -inf padding: max_pool2d refuses a padding above half
+        # the kernel, which a dilated pool needs
+        self.pool = None if pool is None else nn.Sequential(
+            nn.ConstantPad2d(pool['dilation'], float('-inf')),
+            nn.MaxPool2d(
+                kernel_size=3,
+                stride=pool['stride'],
+                dilation=pool['dilation']))
         self.norm1 = build_norm_layer(norm_cfg, in_channels)[1]
         if in_channels != out_channels or stride != 1:
             self.shortcut = build_conv_layer(
@@ -85,17 +205,51 @@ class PreActUnit(nn.Module):
     def _norm(self, channels):
         return build_norm_layer(self.norm_cfg, channels)[1]
 
-    def residual(self, x_act: Tensor) -> Tensor:
-        """The residual branch after ``norm1`` + ReLU."""
+    def _check_memory_lean(self):
+        """Raise unless every stage can run through :class:`BNReLUConvs`."""
+        for name, module in self.named_children():
+            if name.startswith('norm') and not (isinstance(
+                    module, _BatchNorm) and module.affine):
+                raise ValueError(f'memory_lean needs affine BN layers, got '
+                                 f'{module!r}')
+            if (name.startswith('conv') or name == 'shortcut') and (
+                    type(module) is not nn.Conv2d or module.bias is not None
+                    or module.padding_mode != 'zeros'):
+                raise ValueError(f'memory_lean needs bias-free nn.Conv2d '
+                                 f'layers with zero padding, got {module!r}')
+
+    def _stage(self, x: Tensor, norm: nn.Module, convs: Sequence[nn.Module],
+               dropout: Optional[nn.Module] = None) -> Tuple[Tensor]:
+        """``conv(dropout(relu(norm(x))))`` for each conv of ``convs``.
+
+        (N, C, H, W) -> tuple of (N, conv.out_channels, H', W'). With
+        ``memory_lean`` while gradients are recorded, through
+        :class:`BNReLUConvs`.
+        """
+        if self.memory_lean and torch.is_grad_enabled():
+            p = dropout.p if isinstance(dropout, nn.Dropout) and \
+                dropout.training else 0.
+            return BNReLUConvs.apply(x, norm, p, convs, norm.weight,
+                                     norm.bias, *(c.weight for c in convs))
+        act = torch.relu(norm(x))
+        if dropout is not None:
+            act = dropout(act)
+        return tuple(conv(act) for conv in convs)
+
+    def residual(self, x: Tensor) -> Tensor:
+        """The residual branch from the output of ``conv1`` on."""
         raise NotImplementedError
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, in_channels, H, W) -> (N, out_channels, H', W')."""
         if self.pool is not None:
             x = self.pool(x)
-        x_act = torch.relu(self.norm1(x))
-        identity = x if self.shortcut is None else self.shortcut(x_act)
-        return identity + self.residual(x_act)
+        # norm1 + ReLU feeds conv1 and, where there is one, the shortcut
+        convs = (self.conv1, ) if self.shortcut is None else (self.conv1,
+                                                              self.shortcut)
+        x_branch, *projected = self._stage(x, self.norm1, convs)
+        identity = projected[0] if projected else x
+        return identity + self.residual(x_branch)
 
 
 class PreActBasicUnit(PreActUnit):
@@ -120,10 +274,11 @@ class PreActBasicUnit(PreActUnit):
                                 first_dilation)
         self.norm2 = self._norm(mid_channels)
         self.conv2 = self._conv(mid_channels, out_channels, 3, 1, dilation)
+        if self.memory_lean:
+            self._check_memory_lean()
 
-    def residual(self, x_act: Tensor) -> Tensor:
-        x = self.conv1(x_act)
-        return self.conv2(torch.relu(self.norm2(x)))
+    def residual(self, x: Tensor) -> Tensor:
+        return self._stage(x, self.norm2, (self.conv2, ))[0]
 
 
 class PreActBottleneckUnit(PreActUnit):
@@ -156,9 +311,9 @@ class PreActBottleneckUnit(PreActUnit):
         self.norm3 = self._norm(wide_channels)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.conv3 = self._conv(wide_channels, out_channels, 1)
+        if self.memory_lean:
+            self._check_memory_lean()
 
-    def residual(self, x_act: Tensor) -> Tensor:
-        x = self.conv1(x_act)
-        x = self.conv2(torch.relu(self.norm2(x)))
-        x = torch.relu(self.norm3(x))
-        return self.conv3(self.dropout(x))
+    def residual(self, x: Tensor) -> Tensor:
+        x = self._stage(x, self.norm2, (self.conv2, ))[0]
+        return self._stage(x, self.norm3, (self.conv3, ), self.dropout)[0]
