@@ -27,7 +27,7 @@ import math
 import os
 import struct
 from collections import Counter
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -61,7 +61,7 @@ class MXNetParamsError(ValueError):
     file and what is wrong with it."""
 
 
-class NDArrayList:
+class NDArrayList(NamedTuple):
     """The content of an NDArray list file.
 
     Attributes:
@@ -71,12 +71,9 @@ class NDArrayList:
             first use: ``'legacy'``, ``'v1'``, ``'v2'`` or ``'v3'``.
         num_bytes (int): Size of the file.
     """
-
-    def __init__(self, arrays: Dict[str, np.ndarray], layouts: Tuple[str],
-                 num_bytes: int):
-        self.arrays = arrays
-        self.layouts = layouts
-        self.num_bytes = num_bytes
+    arrays: Dict[str, np.ndarray]
+    layouts: Tuple[str, ...]
+    num_bytes: int
 
 
 class _Stream:
@@ -153,9 +150,10 @@ def _read_array(stream: _Stream, index: int) -> Tuple[np.ndarray, str]:
     elif magic <= MAX_NDIM:
         layout = 'legacy'
     else:
-        raise stream.error(f'{what} at byte {start} starts with 0x{magic:08X}, '
-                           f'which is no NDArray magic (V1 0xF993FAC8, V2 '
-                           f'0xF993FAC9, V3 0xF993FACA) nor a legacy ndim')
+        raise stream.error(
+            f'{what} at byte {start} starts with 0x{magic:08X}, '
+            f'which is no NDArray magic (V1 0xF993FAC8, V2 '
+            f'0xF993FAC9, V3 0xF993FACA) nor a legacy ndim')
     if magic in (NDARRAY_V2_MAGIC, NDARRAY_V3_MAGIC):
         storage, = stream.unpack('i', f'{what} storage type')
         if storage in SPARSE_STORAGES:
@@ -187,14 +185,13 @@ def _read_array(stream: _Stream, index: int) -> Tuple[np.ndarray, str]:
 
 def load_ndarray_list(
         path: str,
-        progress: Optional[Callable[[int, int], None]] = None
-) -> NDArrayList:
+        progress: Optional[Callable[[int, int], None]] = None) -> NDArrayList:
     """Read an MXNet NDArray list file (``mx.nd.save`` / ``.params``).
 
     Args:
         path (str): The file.
         progress (callable, optional): Called as ``progress(bytes_read,
-            file_size)`` after each array.
+            file_size)`` after each array and once the whole file is read.
 
     Returns:
         NDArrayList: Every array, by name.
@@ -242,8 +239,10 @@ def load_ndarray_list(
             raise stream.error(f'{size - stream.offset} trailing bytes after '
                                f'the name list (which ends at byte '
                                f'{stream.offset})')
-    duplicates = sorted(
-        name for name, count in Counter(names).items() if count > 1)
+        if progress is not None:
+            progress(size, size)
+    duplicates = sorted(name for name, count in Counter(names).items()
+                        if count > 1)
     if duplicates:
         raise MXNetParamsError(f'{path}: duplicate array names '
                                f'{", ".join(duplicates)}')

@@ -42,6 +42,7 @@ from collections import OrderedDict
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
+from mmseg.registry import MODELS as SEG_MODELS
 from torch import Tensor
 
 from ..version import __version__
@@ -100,8 +101,7 @@ class ConversionError(ValueError):
             with both shapes.
     """
 
-    def __init__(self, message: str, missing=(), unexpected=(),
-                 mismatched=()):
+    def __init__(self, message: str, missing=(), unexpected=(), mismatched=()):
         super().__init__(message)
         self.missing = list(missing)
         self.unexpected = list(unexpected)
@@ -166,8 +166,8 @@ def file_md5(path: str, chunk_size: int = 1 << 20) -> str:
 
 def read_source_weights(
         path: str,
-        progress: Optional[Callable[[int, int], None]] = None
-) -> SourceWeights:
+        progress: Optional[Callable[[int, int],
+                                    None]] = None) -> SourceWeights:
     """Read the named tensors of an MXNet ``.params`` or a PyTorch file.
 
     The format is told by the file's first bytes (NDArray list magic, zip or
@@ -217,8 +217,7 @@ def _read_torch_weights(path, is_zip):
         reason = str(error).strip().splitlines()
         raise ConversionError(
             f'{path}: torch.load(weights_only=True) cannot read it: '
-            f'{type(error).__name__}: {reason[0] if reason else ""}'
-        ) from None
+            f'{type(error).__name__}: {reason[0] if reason else ""}') from None
     if isinstance(content, dict):
         for wrapper in ('state_dict', 'model'):
             if isinstance(content.get(wrapper), dict):
@@ -294,16 +293,16 @@ def find_head(source: SourceWeights) -> Optional[HeadSpec]:
     if not classes:
         return None
     if len(classes) > 1:
-        raise ConversionError('several classifiers: ' + ', '.join(
-            f'linear{k}' for k in classes))
+        raise ConversionError('several classifiers: ' +
+                              ', '.join(f'linear{k}' for k in classes))
     num_classes = classes[0]
     name = f'linear{num_classes}'
     weight = tensors[f'{name}_weight']
     if weight.shape[0] != num_classes:
         raise ConversionError(f'{name}_weight has {weight.shape[0]} outputs, '
                               f'not {num_classes}')
-    names = tuple(n for n in (f'{name}_weight', f'{name}_bias')
-                  if n in tensors)
+    names = tuple(
+        n for n in (f'{name}_weight', f'{name}_bias') if n in tensors)
     if weight.dim() == 2:
         return HeadSpec('cls', num_classes, names)
     if weight.dim() != 4 or weight.shape[2] != weight.shape[3]:
@@ -312,12 +311,20 @@ def find_head(source: SourceWeights) -> Optional[HeadSpec]:
                               f'(K, C, k, k)')
     hidden = tensors.get('conv6a_weight')
     if hidden is None:
-        return HeadSpec('seg', num_classes, names, num_convs=1,
-                        kernel_size=weight.shape[2])
-    names += tuple(n for n in ('conv6a_weight', 'conv6a_bias')
-                   if n in tensors)
-    return HeadSpec('seg', num_classes, names, num_convs=2,
-                    channels=hidden.shape[0], kernel_size=weight.shape[2])
+        return HeadSpec(
+            'seg',
+            num_classes,
+            names,
+            num_convs=1,
+            kernel_size=weight.shape[2])
+    names += tuple(n for n in ('conv6a_weight', 'conv6a_bias') if n in tensors)
+    return HeadSpec(
+        'seg',
+        num_classes,
+        names,
+        num_convs=2,
+        channels=hidden.shape[0],
+        kernel_size=weight.shape[2])
 
 
 def _backbone_source_name(key: str, naming: str) -> Optional[str]:
@@ -330,7 +337,9 @@ def _backbone_source_name(key: str, naming: str) -> Optional[str]:
     if module == 'conv1a':
         return 'conv1a_weight' if mxnet else 'conv1a.weight'
     if module == 'final_norm':
-        return f'bn7_{_MXNET_BN_SUFFIXES[suffix]}' if mxnet else f'bn7.{suffix}'
+        if mxnet:
+            return f'bn7_{_MXNET_BN_SUFFIXES[suffix]}'
+        return f'bn7.{suffix}'
     level, index, part = module.split('.')
     level, index = level[len('level'):], int(index)
     kind, branch = _UNIT_MODULES[part]
@@ -340,7 +349,8 @@ def _backbone_source_name(key: str, naming: str) -> Optional[str]:
             suffix = _MXNET_BN_SUFFIXES[suffix]
         return f'{kind}{unit}_branch{branch}_{suffix}'
     block = f'b{level}' if index == 0 else f'b{level}_{index}'
-    return f'{block}.{"bn" if kind == "bn" else "conv"}_branch{branch}.{suffix}'
+    psa_kind = 'bn' if kind == 'bn' else 'conv'
+    return f'{block}.{psa_kind}_branch{branch}.{suffix}'
 
 
 def _head_source_name(key: str, naming: str, head: HeadSpec) -> Optional[str]:
@@ -353,7 +363,10 @@ def _head_source_name(key: str, naming: str, head: HeadSpec) -> Optional[str]:
     return f'linear{head.num_classes}_{suffix}'
 
 
-def model_config(task: str, arch: str, out_stride: int, width: float,
+def model_config(task: str,
+                 arch: str,
+                 out_stride: int,
+                 width: float,
                  head: Optional[HeadSpec] = None) -> dict:
     """Config of the model a converted checkpoint loads into strictly.
 
@@ -361,8 +374,8 @@ def model_config(task: str, arch: str, out_stride: int, width: float,
     ``'cls'``: an mmpretrain ``ImageClassifier`` (global average pooling,
     ``LinearClsHead``); ``'backbone'``: the ``ResNet38`` alone.
     """
-    backbone = dict(type='ResNet38', arch=arch, out_stride=out_stride,
-                    width=width)
+    backbone = dict(
+        type='ResNet38', arch=arch, out_stride=out_stride, width=width)
     if task == 'backbone':
         return backbone
     in_channels = max(1, int(round(4096 * width)))
@@ -371,8 +384,10 @@ def model_config(task: str, arch: str, out_stride: int, width: float,
             type='ImageClassifier',
             backbone=backbone,
             neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=head.num_classes,
-                      in_channels=in_channels))
+            head=dict(
+                type='LinearClsHead',
+                num_classes=head.num_classes,
+                in_channels=in_channels))
     return dict(
         type='EncoderDecoder',
         backbone=backbone,
@@ -386,24 +401,6 @@ def model_config(task: str, arch: str, out_stride: int, width: float,
             dilation=SEG_HEAD_DILATION))
 
 
-def _expected_state(cfg: dict, task: str) -> Tuple[Dict[str, Tensor], set]:
-    """State dict (on the meta device, no memory) of the model ``cfg`` and
-    the names of its learnable parameters; backbone keys get the
-    ``backbone.`` prefix."""
-    if task == 'cls':
-        from mmpretrain.registry import MODELS
-    else:
-        from mmseg.registry import MODELS
-    with warnings.catch_warnings(), torch.device('meta'):
-        warnings.simplefilter('ignore')
-        model = MODELS.build(cfg)
-    prefix = 'backbone.' if task == 'backbone' else ''
-    state = OrderedDict(
-        (prefix + k, v) for k, v in model.state_dict().items())
-    params = {prefix + k for k, _ in model.named_parameters()}
-    return state, params
-
-
 def _name_hints(path: str) -> Tuple[Optional[str], Optional[int]]:
     """Arch (``'A'``, ``'A1'`` ...) and output stride told by a released-
     style file name (``..._rna-a1_cls21_s8_...``)."""
@@ -412,6 +409,133 @@ def _name_hints(path: str) -> Tuple[Optional[str], Optional[int]]:
     stride = _NAME_STRIDE.search(name)
     return (arch.group(1).upper() if arch else None,
             int(stride.group(1)) if stride else None)
+
+
+def _compare_with_release(src: str,
+                          md5: str) -> Tuple[Optional[str], str, List[str]]:
+    """The released file ``md5`` belongs to (or None), a note on it, and a
+    warning if ``src`` bears a released name but not its MD5."""
+    released = [name for name, digest in RELEASED_MD5.items() if digest == md5]
+    if released:
+        return released[0], f'{md5}, matches the released {released[0]}', []
+    base = os.path.basename(src)
+    if base in RELEASED_MD5:
+        return None, f'{md5}, does NOT match the released {base}', [
+            f'{base} has MD5 {md5}, not the published {RELEASED_MD5[base]}: '
+            f'a modified, re-saved or damaged copy'
+        ]
+    return None, f'{md5} (not one of the released files)', []
+
+
+def _resolve_task(src: str, task: str, head: Optional[HeadSpec],
+                  num_classes: Optional[int]) -> str:
+    """The task to convert for; checks it and ``num_classes`` against the
+    head found in the file."""
+    if task == 'auto':
+        task = head.task if head else 'backbone'
+    elif task in ('cls', 'seg') and (head is None or head.task != task):
+        found = f'a {head.task} head ({", ".join(head.names)})' if head \
+            else 'no head'
+        raise ConversionError(f'{src}: has {found}, not a {task} head; use '
+                              f'--task backbone to keep only the backbone')
+    if num_classes is not None:
+        if task == 'backbone':
+            raise ConversionError(f'{src}: num_classes {num_classes} given '
+                                  f'but the {task} checkpoint has no head')
+        if num_classes != head.num_classes:
+            raise ConversionError(f'{src}: the head has {head.num_classes} '
+                                  f'classes, not {num_classes}')
+    return task
+
+
+def _expected_state(src: str, cfg: dict,
+                    task: str) -> Tuple[Dict[str, Tensor], set]:
+    """State dict (on the meta device, no memory) of the model ``cfg`` and
+    the names of its learnable parameters; backbone keys get the
+    ``backbone.`` prefix."""
+    if task == 'cls':
+        try:
+            from mmpretrain.registry import MODELS
+        except ImportError:
+            raise ConversionError(f'{src}: converting a classifier needs '
+                                  f'mmpretrain; --task backbone does '
+                                  f'not') from None
+    else:
+        MODELS = SEG_MODELS
+    with warnings.catch_warnings(), torch.device('meta'):
+        warnings.simplefilter('ignore')
+        model = MODELS.build(cfg)
+    prefix = 'backbone.' if task == 'backbone' else ''
+    state = OrderedDict((prefix + k, v) for k, v in model.state_dict().items())
+    params = {prefix + k for k, _ in model.named_parameters()}
+    return state, params
+
+
+def _fill_state_dict(src: str, source: SourceWeights, head: Optional[HeadSpec],
+                     expected: Dict[str, Tensor], drop_leftovers: bool,
+                     description: str):
+    """Fill every key of ``expected`` from ``source``.
+
+    Args:
+        drop_leftovers (bool): Leave out the source arrays that have no key
+            (``task='backbone'`` given explicitly) instead of failing.
+        description (str): What the model is, for the error message.
+
+    Returns:
+        tuple: The state dict, the generated keys and the source names left
+        out.
+
+    Raises:
+        ConversionError: Listing the missing, unexpected (unless
+            ``drop_leftovers``) and mis-shaped source names.
+    """
+    tensors = source.tensors
+    state_dict = OrderedDict()
+    missing, mismatched, generated, consumed = [], [], [], set()
+    for key, target in expected.items():
+        if key.startswith('backbone.'):
+            name = _backbone_source_name(key[len('backbone.'):], source.naming)
+        else:
+            name = _head_source_name(key, source.naming, head)
+        optional = key.endswith('.num_batches_tracked') or name == 'fc8.bias'
+        if name is None or (optional and name not in tensors):
+            state_dict[key] = torch.zeros(target.shape, dtype=target.dtype)
+            generated.append(key)
+            continue
+        if name not in tensors:
+            missing.append(name)
+            continue
+        consumed.add(name)
+        tensor = tensors[name]
+        if name == 'fc8.weight':
+            tensor = tensor.flatten(1)
+        if tuple(tensor.shape) != tuple(target.shape):
+            mismatched.append(f'{name} {tuple(tensor.shape)} (model '
+                              f'{tuple(target.shape)})')
+        elif tensor.is_floating_point() != target.is_floating_point():
+            mismatched.append(f'{name} dtype {tensor.dtype} (model '
+                              f'{target.dtype})')
+        else:
+            state_dict[key] = tensor.to(target.dtype).contiguous()
+    leftover = [name for name in tensors if name not in consumed]
+    dropped, unexpected = (leftover, []) if drop_leftovers else \
+        ([], leftover)
+    if missing or unexpected or mismatched:
+        problems = [
+            f'{len(names)} {label} ({_short_list(names)})'
+            for label, names in (('missing', missing), ('unexpected',
+                                                        unexpected),
+                                 ('mis-shaped', mismatched)) if names
+        ]
+        hint = '' if missing or mismatched else \
+            ' (--task backbone keeps only the backbone)'
+        raise ConversionError(
+            f'{src}: does not fit {description}: ' + '; '.join(problems) +
+            hint,
+            missing=missing,
+            unexpected=unexpected,
+            mismatched=mismatched)
+    return state_dict, generated, dropped
 
 
 def convert_rn38_weights(
@@ -452,6 +576,7 @@ def convert_rn38_weights(
     """
     if task not in TASKS:
         raise ValueError(f'task must be one of {TASKS}, got {task!r}')
+    drop_leftovers = task == 'backbone'
     if arch is not None and arch not in ARCHS:
         raise ValueError(f'arch must be one of {ARCHS}, got {arch!r}')
     if out_stride is not None and out_stride not in OUT_STRIDES:
@@ -459,54 +584,28 @@ def convert_rn38_weights(
                          f'{out_stride!r}')
     source = read_source_weights(src, progress)
     md5 = file_md5(src)
-    notes, warning_list = {}, []
-
-    released = [name for name, digest in RELEASED_MD5.items() if digest == md5]
-    released_name = released[0] if released else None
-    base = os.path.basename(src)
-    if released_name:
-        notes['md5'] = f'{md5}, matches the released {released_name}'
-    elif base in RELEASED_MD5:
-        notes['md5'] = f'{md5}, does NOT match the released {base}'
-        warning_list.append(
-            f'{base} has MD5 {md5}, not the published '
-            f'{RELEASED_MD5[base]}: a modified, re-saved or damaged copy')
-    else:
-        notes['md5'] = f'{md5} (not one of the released files)'
-
+    released_name, md5_note, warning_list = _compare_with_release(src, md5)
     try:
         head = find_head(source)
     except ConversionError as error:
         raise ConversionError(f'{src}: {error}') from None
-    if task == 'auto':
-        task = head.task if head else 'backbone'
-    elif task in ('cls', 'seg') and (head is None or head.task != task):
-        found = f'a {head.task} head ({", ".join(head.names)})' if head \
-            else 'no head'
-        raise ConversionError(f'{src}: has {found}, not a {task} head; use '
-                              f'--task backbone to keep only the backbone')
-    if num_classes is not None:
-        if task == 'backbone':
-            raise ConversionError(f'{src}: num_classes {num_classes} given '
-                                  f'but the {task} checkpoint has no head')
-        if num_classes != head.num_classes:
-            raise ConversionError(f'{src}: the head has {head.num_classes} '
-                                  f'classes, not {num_classes}')
+    task = _resolve_task(src, task, head, num_classes)
 
     name_arch, name_stride = _name_hints(released_name or src)
     if arch is not None:
-        notes['arch'] = 'given'
+        arch_note = 'given'
         if name_arch is not None and name_arch != arch:
-            warning_list.append(f'{base}: its name says Model {name_arch}, '
-                                f'converting as the given {arch}')
+            warning_list.append(f'{os.path.basename(src)}: its name says '
+                                f'Model {name_arch}, converting as the given '
+                                f'{arch}')
     elif name_arch is not None:
         if name_arch not in ARCHS:
             raise ConversionError(f'{src}: its name says Model {name_arch}, '
                                   f'which mmrn38 does not build; give the '
                                   f'arch explicitly')
-        arch, notes['arch'] = name_arch, 'from the file name'
+        arch, arch_note = name_arch, 'from the file name'
     else:
-        arch, notes['arch'] = 'A1', 'default'
+        arch, arch_note = 'A1', 'default'
     if out_stride is None:
         if name_stride in OUT_STRIDES:
             out_stride = name_stride
@@ -515,65 +614,23 @@ def convert_rn38_weights(
         else:
             out_stride = 32
 
-    stem = source.tensors['conv1a_weight' if source.naming == 'mxnet' else
-                          'conv1a.weight']
+    stem = source.tensors['conv1a_weight' if source.naming ==
+                          'mxnet' else 'conv1a.weight']
     if stem.dim() != 4 or stem.shape[0] < 1:
         raise ConversionError(f'{src}: the stem conv conv1a has shape '
                               f'{tuple(stem.shape)}, expected (C, 3, 3, 3)')
     width = stem.shape[0] / STEM_CHANNELS
     cfg = model_config(task, arch, out_stride, width, head)
-    expected, param_keys = _expected_state(cfg, task)
-
-    tensors = source.tensors
-    state_dict = OrderedDict()
-    missing, mismatched, generated, consumed = [], [], [], set()
-    for key, target in expected.items():
-        if key.startswith('backbone.'):
-            name = _backbone_source_name(key[len('backbone.'):],
-                                         source.naming)
-        else:
-            name = _head_source_name(key, source.naming, head)
-        optional = key.endswith('.num_batches_tracked') or name == 'fc8.bias'
-        if name is None or (optional and name not in tensors):
-            state_dict[key] = torch.zeros(target.shape, dtype=target.dtype)
-            generated.append(key)
-            continue
-        if name not in tensors:
-            missing.append(name)
-            continue
-        consumed.add(name)
-        tensor = tensors[name]
-        if name == 'fc8.weight':
-            tensor = tensor.flatten(1)
-        if tuple(tensor.shape) != tuple(target.shape):
-            mismatched.append(f'{name} {tuple(tensor.shape)} (model '
-                              f'{tuple(target.shape)})')
-        elif tensor.is_floating_point() != target.is_floating_point():
-            mismatched.append(f'{name} dtype {tensor.dtype} (model '
-                              f'{target.dtype})')
-        else:
-            state_dict[key] = tensor.to(target.dtype).contiguous()
-    leftover = [name for name in tensors if name not in consumed]
-    dropped, unexpected = (leftover, []) if task == 'backbone' else \
-        ([], leftover)
-    if missing or unexpected or mismatched:
-        problems = [
-            f'{len(names)} {label} ({_short_list(names)})'
-            for label, names in (('missing', missing), ('unexpected',
-                                                        unexpected),
-                                 ('mis-shaped', mismatched)) if names
-        ]
-        raise ConversionError(
-            f'{src}: does not fit ResNet-38 {arch} (width {width:g}, task '
-            f'{task}): ' + '; '.join(problems),
-            missing=missing, unexpected=unexpected, mismatched=mismatched)
+    expected, param_keys = _expected_state(src, cfg, task)
+    state_dict, generated, dropped = _fill_state_dict(
+        src, source, head, expected, drop_leftovers,
+        f'ResNet-38 {arch} (width {width:g}, task {task})')
     if dropped:
         warning_list.append(f'--task backbone dropped {len(dropped)} '
                             f'arrays: {_short_list(dropped, 8)}')
-
     meta = dict(
         converted_by=f'mmrn38 {__version__} rn38_to_mm',
-        source=base,
+        source=os.path.basename(src),
         source_format=source.file_format,
         source_md5=md5,
         released_as=released_name,
@@ -584,15 +641,14 @@ def convert_rn38_weights(
         num_classes=head.num_classes if task != 'backbone' else None,
         model=cfg,
         dropped=dropped)
-    num_parameters = sum(state_dict[k].numel() for k in param_keys)
     return Conversion(
         checkpoint=dict(meta=meta, state_dict=state_dict),
         source=source,
-        num_arrays=len(tensors),
-        num_parameters=num_parameters,
+        num_arrays=len(source.tensors),
+        num_parameters=sum(state_dict[k].numel() for k in param_keys),
         dropped=dropped,
         generated=generated,
-        notes=notes,
+        notes=dict(md5=md5_note, arch=arch_note),
         warnings=warning_list)
 
 
@@ -602,8 +658,8 @@ def save_checkpoint(checkpoint: dict, dst: str) -> None:
     interrupted run leaves no (partial) ``dst``."""
     directory = os.path.dirname(os.path.abspath(dst))
     os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(
-        directory, f'.{os.path.basename(dst)}.{secrets.token_hex(4)}.tmp')
+    tmp = os.path.join(directory,
+                       f'.{os.path.basename(dst)}.{secrets.token_hex(4)}.tmp')
     try:
         with open(tmp, 'xb') as f:
             torch.save(checkpoint, f)

@@ -1,0 +1,187 @@
+"""Convert the original ResNet-38 weights into an mmseg / mmpretrain
+checkpoint, with numpy and torch only (no MXNet).
+
+SRC is an MXNet ``.params`` file of the original release (ademxapp) or a
+PyTorch file of the PSA port (``resnet38d``); the format is told by the
+file's content. DST receives ``{'meta': ..., 'state_dict': ...}``, written
+atomically. Examples::
+
+    python tools/model_converters/rn38_to_mm.py \\
+        voc_rna-a1_cls21_s8_ep-0001.params checkpoints/rn38_a1_voc.pth
+    python tools/model_converters/rn38_to_mm.py \\
+        ilsvrc-cls_rna-a1_cls1000_ep-0001.params checkpoints/rn38_a1_in1k.pth
+    python tools/model_converters/rn38_to_mm.py --task backbone \\
+        res38_cls.pth checkpoints/rn38_psa_backbone.pth
+"""
+import argparse
+import os.path as osp
+import sys
+
+from mmrn38.converters import (ConversionError, MXNetParamsError,
+                               convert_rn38_weights, save_checkpoint)
+
+PROG = 'rn38_to_mm'
+MODEL_OF_TASK = {
+    'seg': 'mmseg EncoderDecoder: ResNet38 + WiderHead',
+    'cls': 'mmpretrain ImageClassifier: ResNet38 + GlobalAveragePooling + '
+    'LinearClsHead',
+    'backbone': 'ResNet38 backbone only',
+}
+
+
+class ByteProgress:
+    """``reading NAME: 120/402 MiB (29%)`` on one self-rewriting stderr
+    line, for files of at least ``min_bytes``."""
+
+    def __init__(self, label: str, min_bytes: int = 16 << 20):
+        self.label = label
+        self.min_bytes = min_bytes
+        self.shown_percent = None
+
+    def __call__(self, bytes_read: int, file_size: int):
+        if file_size < self.min_bytes:
+            return
+        percent = bytes_read * 100 // file_size
+        if percent == self.shown_percent:
+            return
+        self.shown_percent = percent
+        sys.stderr.write(f'\rreading {self.label}: {bytes_read >> 20}/'
+                         f'{file_size >> 20} MiB ({percent}%)')
+        sys.stderr.flush()
+
+    def close(self):
+        """End the progress line, if one was started."""
+        if self.shown_percent is not None:
+            sys.stderr.write('\n')
+            sys.stderr.flush()
+            self.shown_percent = None
+
+
+def convert(src,
+            dst,
+            task='auto',
+            num_classes=None,
+            arch=None,
+            out_stride=None,
+            progress=None):
+    """Convert ``src`` and save the checkpoint to ``dst`` atomically.
+
+    The arguments are those of
+    :func:`mmrn38.converters.convert_rn38_weights`.
+
+    Returns:
+        Conversion: What was converted, for the summary.
+    """
+    if osp.abspath(src) == osp.abspath(dst):
+        raise ConversionError(f'{dst}: DST must differ from SRC')
+    conversion = convert_rn38_weights(
+        src,
+        task=task,
+        num_classes=num_classes,
+        arch=arch,
+        out_stride=out_stride,
+        progress=progress)
+    save_checkpoint(conversion.checkpoint, dst)
+    return conversion
+
+
+def summary(conversion, dst):
+    """Lines describing a finished conversion."""
+    meta = conversion.checkpoint['meta']
+    num_keys = len(conversion.checkpoint['state_dict'])
+    generated = [
+        k for k in conversion.generated
+        if not k.endswith('.num_batches_tracked')
+    ]
+    generated_note = f'{len(conversion.generated)} generated ' \
+        f'(num_batches_tracked = 0' + \
+        (f'; zeros: {", ".join(generated)})' if generated else ')')
+    if meta['task'] == 'cls':
+        usage = f"load_from='{dst}'"
+    else:
+        usage = (f"init_cfg=dict(type='Pretrained', checkpoint='{dst}', "
+                 f"prefix='backbone.') in the backbone")
+        if meta['task'] == 'seg':
+            usage = f"load_from='{dst}', or " + usage
+    rows = [
+        ('source', f"{meta['source']} ({meta['source_format']})"),
+        ('md5', conversion.notes['md5']),
+        ('arrays', f'{conversion.num_arrays} read, {num_keys} keys written, '
+         f'{generated_note}'),
+        ('parameters', f'{conversion.num_parameters:,}'),
+        ('task', f"{meta['task']} ({MODEL_OF_TASK[meta['task']]})"),
+        ('classes', str(meta['num_classes'] or '-')),
+        ('arch', f"{meta['arch']} ({conversion.notes['arch']}), out_stride "
+         f"{meta['out_stride']}, width {meta['width']:g}"),
+        ('saved', dst),
+        ('use', usage),
+    ]
+    if conversion.dropped:
+        rows.insert(3, ('dropped', ', '.join(conversion.dropped)))
+    return [f'{name:<11}{value}' for name, value in rows]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description='Convert original ResNet-38 weights (MXNet .params of '
+        'ademxapp, PyTorch .pth of the PSA port) into an mmseg / mmpretrain '
+        'checkpoint.')
+    parser.add_argument('src', help='MXNet .params or PSA-port .pth file')
+    parser.add_argument('dst', help='path of the checkpoint to write')
+    parser.add_argument(
+        '--task',
+        choices=['auto', 'cls', 'seg', 'backbone'],
+        default='auto',
+        help='auto: from the head in SRC (cls for linear1000 or fc8, seg for '
+        'conv6a/linear{K} convs, backbone if SRC has no head); backbone: '
+        'keep only the backbone, dropping (and listing) everything else')
+    parser.add_argument(
+        '--num-classes',
+        type=int,
+        help='fail unless the head in SRC has this many classes')
+    parser.add_argument(
+        '--arch',
+        choices=['A', 'A1'],
+        help='Model A or A1 (default: from the file name, rna-a_ or rna-a1_, '
+        'else A1; their weights have identical names and shapes)')
+    parser.add_argument(
+        '--out-stride',
+        type=int,
+        choices=[8, 16, 32],
+        help='output stride recorded in the model config (default: from the '
+        'file name, _s8, else 8 for segmentation and PSA files, 32 for '
+        'classifiers)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    progress = ByteProgress(osp.basename(args.src))
+    try:
+        conversion = convert(
+            args.src,
+            args.dst,
+            task=args.task,
+            num_classes=args.num_classes,
+            arch=args.arch,
+            out_stride=args.out_stride,
+            progress=progress)
+    except (ConversionError, MXNetParamsError, OSError) as error:
+        progress.close()
+        message = ' '.join(str(error).split())
+        print(f'{PROG}: error: {message}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        progress.close()
+        print(f'{PROG}: interrupted, {args.dst} not written', file=sys.stderr)
+        return 130
+    progress.close()
+    for warning in conversion.warnings:
+        print(f'{PROG}: warning: {warning}', file=sys.stderr)
+    print('\n'.join(summary(conversion, args.dst)))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
