@@ -1,6 +1,10 @@
 # ResNet-38 Model A1 ImageNet-1k pretraining with mmpretrain, the original's
-# recipe: batch 256 (8 GPUs x 32, "8xb32"), 224 crops, SGD lr 0.1 decayed
-# linearly to 0 over 90 epochs; test single-scale at 320.
+# recipe (ademxapp's iclass/ilsvrc.py): batch 256 (8 GPUs x 32, "8xb32"),
+# random-sized 224 crops with colour jitter 0.4 and flips,
+# SGD with Nesterov momentum 0.9, weight decay 1e-4, lr 0.1 decayed linearly
+# over 90 epochs; test single-scale: shorter side 320, 320 centre crop.
+# Left out: the original's PCA lighting noise (0.1), as mmpretrain's Lighting
+# casts its result back to uint8 without clipping, wrapping saturated pixels.
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs32.py',
     'mmpretrain::_base_/default_runtime.py',
@@ -21,18 +25,28 @@ model = dict(
         in_channels=4096,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
         topk=(1, 5)))
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=224),
+    dict(
+        type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs'),
+]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='ResizeEdge', scale=320, edge='short'),
     dict(type='CenterCrop', crop_size=320),
     dict(type='PackInputs'),
 ]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 max_epochs = 90
-# weight decay: mmpretrain's ResNet default (the release does not state one)
 optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=0.0001))
+    optimizer=dict(
+        type='SGD', lr=0.1, momentum=0.9, nesterov=True,
+        weight_decay=0.0001))
 param_scheduler = dict(
     type='LinearLR',
     start_factor=1.0,
