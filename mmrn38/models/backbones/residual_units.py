@@ -39,24 +39,23 @@ class BNReLUConvs(torch.autograd.Function):
     Forward computes ``conv(dropout(relu(norm(x))))`` for each ``conv`` of
     ``convs`` with the very modules and calls of the plain mode, so outputs
     and BN running statistics (updated once, here) are the same. Autograd
-    would store the BN-ReLU(-dropout) output ``a`` (read by the ReLU's and
-    the convs' backward) on top of ``x`` (read by BN's backward); this
-    function stores ``x`` only (the network keeps it alive anyway: it is a
-    unit's input or the previous conv's output), plus the dropout keep-mask
-    as booleans. The activation memory of a pre-activation unit about
-    halves, at the cost of one elementwise BN-ReLU per stage in backward
-    (the idea of In-Place ABN, and of MXNet's "mirror" option that the
-    original code trained with).
+    would store the BN-ReLU(-dropout) output ``a``, read by the backward of
+    the ReLU and of the convs, on top of ``x``, read by BN's; this function
+    stores ``x`` only (which the network keeps alive anyway: it is a unit's
+    input or the previous conv's output), plus the dropout keep-mask as
+    booleans. A pre-activation unit then stores about half the activations
+    for one elementwise BN-ReLU per stage in backward: the idea of In-Place
+    ABN, and of MXNet's "mirror" option that the original code trained with.
 
-    Backward recomputes ``a`` from ``x`` under autograd, with the batch
-    statistics (recomputed from ``x``, bit for bit those of forward) or the
-    frozen running statistics, never updating the running ones; the convs'
-    gradients come from ``aten.convolution_backward``, the kernel autograd
-    itself uses for them. Where dropout is active, the keep-mask is read off
-    its output: where that output is zero only because ``a`` was, the mask
-    does not matter, as the ReLU passes no gradient there. Under autocast
-    the recomputation runs in the autocast state of forward and the convs'
-    backward in the dtype their outputs had.
+    Backward recomputes ``a`` from ``x`` with the batch statistics
+    (recomputed from ``x``, bit for bit those of forward) or the frozen
+    running ones, without updating the running ones, and runs the kernels
+    autograd would: ``aten.convolution_backward`` for the convs (in the
+    dtype of their outputs, which autocast chose), the ReLU's and dropout's
+    masks in place, ``aten.native_batch_norm_backward`` for BN. The
+    dropout keep-mask is read off the dropout output: where that is zero
+    only because ``a`` was, the mask does not matter, as the ReLU passes no
+    gradient there.
 
     Inputs of :meth:`apply`: ``x`` (N, C, H, W), ``norm`` (a ``_BatchNorm``;
     in train mode a plain ``BatchNorm2d``: recomputing the statistics of a
@@ -89,11 +88,6 @@ class BNReLUConvs(torch.autograd.Function):
                               *conv_weights)
         ctx.batch_stats, ctx.eps, ctx.p, ctx.convs = (batch_stats, norm.eps,
                                                       p, convs)
-        device = x.device.type
-        ctx.autocast = dict(
-            device_type=device,
-            dtype=torch.get_autocast_dtype(device),
-            enabled=torch.is_autocast_enabled(device))
         return outs
 
     @staticmethod
@@ -101,38 +95,40 @@ class BNReLUConvs(torch.autograd.Function):
         (x, keep, running_mean, running_var, norm_weight, norm_bias,
          *conv_weights) = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        # what BN-ReLU differentiates: x, norm.weight, norm.bias
-        leaves = [
-            t.detach().requires_grad_(need)
-            for t, need in zip((x, norm_weight, norm_bias),
-                               (needs[0], needs[4], needs[5]))
-        ]
-        with torch.enable_grad(), torch.autocast(**ctx.autocast):
-            act = torch.relu(
-                F.batch_norm(leaves[0], running_mean, running_var,
-                             leaves[1], leaves[2], ctx.batch_stats, 0.,
-                             ctx.eps))
-            if keep is not None:
-                act = act * keep.to(act.dtype).div_(1 - ctx.p)
-        wanted = [t for t in leaves if t.requires_grad]
-        act_data = act.detach()
+        norm_mask = [needs[0], needs[4], needs[5]]  # x, weight, bias
+        # the convs' input again, and the statistics BN normalised with
+        act, mean, invstd = torch.native_batch_norm(
+            x, norm_weight, norm_bias, running_mean, running_var,
+            ctx.batch_stats, 0., ctx.eps)
+        act.relu_()
+        if keep is not None:
+            noise = keep.to(act.dtype).div_(1 - ctx.p)
+            act.mul_(noise)
         grad_act, conv_grads = None, []
-        for conv, weight, grad, need_weight in zip(
-                ctx.convs, conv_weights, grad_outs, needs[6:]):
+        for conv, weight, grad, need_weight in zip(ctx.convs, conv_weights,
+                                                   grad_outs, needs[6:]):
             dtype = grad.dtype  # the conv's compute dtype (autocast)
             grad_in, grad_weight, _ = torch.ops.aten.convolution_backward(
-                grad, act_data.to(dtype), weight.to(dtype), None,
-                conv.stride, conv.padding, conv.dilation, False, (0, 0),
-                conv.groups, (bool(wanted), need_weight, False))
+                grad, act.to(dtype), weight.to(dtype), None, conv.stride,
+                conv.padding, conv.dilation, False, (0, 0), conv.groups,
+                (any(norm_mask), need_weight, False))
             conv_grads.append(
                 grad_weight.to(weight.dtype) if need_weight else None)
-            if wanted:
+            if grad_in is not None:
                 grad_in = grad_in.to(act.dtype)
-                grad_act = grad_in if grad_act is None else grad_act + grad_in
-        leaf_grads = iter(
-            torch.autograd.grad(act, wanted, grad_act) if wanted else ())
-        grad_x, grad_norm_weight, grad_norm_bias = (
-            next(leaf_grads) if t.requires_grad else None for t in leaves)
+                grad_act = grad_in if grad_act is None else \
+                    grad_act.add_(grad_in)
+        grad_x = grad_norm_weight = grad_norm_bias = None
+        if any(norm_mask):
+            # back through dropout and ReLU (zero where the output is)
+            if keep is not None:
+                grad_act.mul_(noise)
+            grad_act.masked_fill_(act <= 0, 0)
+            del act
+            grad_x, grad_norm_weight, grad_norm_bias = \
+                torch.ops.aten.native_batch_norm_backward(
+                    grad_act, x, norm_weight, running_mean, running_var,
+                    mean, invstd, ctx.batch_stats, ctx.eps, norm_mask)
         return (grad_x, None, None, None, grad_norm_weight, grad_norm_bias,
                 *conv_grads)
 
