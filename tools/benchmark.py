@@ -1,0 +1,91 @@
+"""Speed and memory of ResNet-38 against mmseg's ResNet-D8 networks.
+
+Runs the cases (each in a fresh process), prints a Markdown table with each
+figure's ratio to the reference case, and optionally writes the report as
+JSON. See ``mmrn38/utils/benchmark.py`` for what is measured and how.
+
+Examples::
+
+    python tools/benchmark.py --size 512 --json work_dirs/benchmark.json
+    python tools/benchmark.py --cases rn38-os8 rn38-os8-lean --size 256 \\
+        --repeats 5 --bf16 --channels-last
+    python tools/benchmark.py --device cuda --batch 8 --amp
+"""
+import argparse
+
+from mmrn38.utils.benchmark import (CASES, BenchmarkSettings, dump_json,
+                                    format_table, run_benchmark)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Benchmark ResNet-38 against mmseg ResNet-D8 networks')
+    parser.add_argument(
+        '--cases', nargs='+', choices=list(CASES), default=list(CASES),
+        help='cases to run, in this order (default: all)')
+    parser.add_argument(
+        '--reference', help='case the ratios refer to (default: the first)')
+    parser.add_argument(
+        '--size', type=int, nargs='+', default=[512],
+        help='input size: H [W] (default 512)')
+    parser.add_argument('--batch', type=int, default=1, help='batch size')
+    parser.add_argument(
+        '--repeats', type=int, default=3,
+        help='timed runs per measurement; the median is reported')
+    parser.add_argument(
+        '--warmup', type=int, default=1, help='untimed runs before them')
+    parser.add_argument(
+        '--device', default='cpu', help='cpu, cuda or cuda:N (default cpu)')
+    parser.add_argument(
+        '--bf16', action='store_true',
+        help='also time bfloat16-autocast inference and compare its argmax '
+        'with float32')
+    parser.add_argument(
+        '--channels-last', action='store_true',
+        help='model and inputs in channels_last memory format')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='train through mmengine AmpOptimWrapper (float16 on CUDA, '
+        'bfloat16 on CPU)')
+    parser.add_argument(
+        '--train-bn', action='store_true',
+        help='train BN layers (norm_eval=False) instead of freezing them')
+    parser.add_argument(
+        '--width', type=float, default=1.0,
+        help='multiplier of every channel count (e.g. 0.0625 for a quick '
+        'check)')
+    parser.add_argument(
+        '--num-classes', type=int, default=21, help='classes of the head')
+    parser.add_argument('--json', help='write the report to this JSON file')
+    args = parser.parse_args()
+    if len(args.size) not in (1, 2):
+        parser.error('--size takes H or H W')
+    if args.reference is not None and args.reference not in args.cases:
+        parser.error(f'--reference {args.reference} is not among --cases')
+    return args
+
+
+def main():
+    args = parse_args()
+    settings = BenchmarkSettings(
+        size=(args.size[0], args.size[-1]),
+        batch=args.batch,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        device=args.device,
+        bf16=args.bf16,
+        channels_last=args.channels_last,
+        amp=args.amp,
+        train_bn=args.train_bn,
+        width=args.width,
+        num_classes=args.num_classes)
+    report = run_benchmark(args.cases, settings)
+    print()
+    print(format_table(report, args.reference))
+    if args.json:
+        dump_json(report, args.json)
+        print(f'\nreport written to {args.json}')
+
+
+if __name__ == '__main__':
+    main()
