@@ -4,8 +4,8 @@ The mmsegmentation wheel installs a top-level package called ``tests``; this
 project's test folder is therefore not a package (no ``__init__.py``) and
 pytest imports its modules by file path (``--import-mode=importlib`` in
 ``pytest.ini``), so mmseg's ``tests`` can never shadow them. Helpers live in
-``tests/helpers/`` and are imported through the ``rn38_tests_helpers`` name
-registered below.
+``tests/helpers/``, which is put on ``sys.path`` below (``import
+rn38_testing``).
 """
 import os
 import sys

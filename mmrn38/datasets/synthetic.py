@@ -8,15 +8,21 @@ disk (PASCAL VOC 2012 + aug, PASCAL Context, Cityscapes, ADE20K, ImageNet).
 
 Everything is a function of ``seed``: the same call writes the same bytes.
 """
+import json
 import os
 import os.path as osp
-from typing import Dict, Sequence, Tuple
+import shutil
+from typing import Callable, Dict, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 SHAPES = ('disc', 'square', 'triangle', 'ring', 'cross', 'diamond')
 TEXTURES = ('solid', 'stripes', 'checker', 'dots')
+TEXTURE_ADJECTIVES = dict(
+    solid='plain', stripes='striped', checker='checked', dots='dotted')
+# written last into a dataset folder by ``write_once``
+COMPLETION_MARKER = 'mmrn38_synthetic.json'
 
 
 def class_style(class_id: int) -> Tuple[str, str, np.ndarray]:
@@ -27,6 +33,18 @@ def class_style(class_id: int) -> Tuple[str, str, np.ndarray]:
     texture = TEXTURES[(k // 2 + k) % len(TEXTURES)]
     hue = (k * 0.381966) % 1.0  # golden-ratio steps spread the hues
     return shape, texture, _hsv_to_rgb(hue, 0.85, 0.95)
+
+
+def class_names(num_classes: int) -> Tuple[str, ...]:
+    """Names of the labels ``0 .. num_classes - 1`` the writers draw:
+    ``'background'``, then e.g. ``'striped square'`` from
+    :func:`class_style` (a repeated name gets its label appended)."""
+    names = ['background']
+    for class_id in range(1, num_classes):
+        shape, texture, _ = class_style(class_id)
+        name = f'{TEXTURE_ADJECTIVES[texture]} {shape}'
+        names.append(name if name not in names else f'{name} {class_id}')
+    return tuple(names)
 
 
 def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
@@ -311,3 +329,55 @@ def write_imagenet(root: str,
             lines.append(f'{rel} {cls}')
         _write_list(osp.join(data_root, 'meta', f'{split}.txt'), lines)
     return data_root
+
+
+def write_once(root: str, writer: Callable[..., str], **kwargs) -> str:
+    """Write a dataset with ``writer(root, **kwargs)`` unless ``root``
+    already holds a complete one written with the same arguments.
+
+    The writer fills ``<root>.partial`` (removed first if an interrupted run
+    left one), a marker with the writer's name and arguments goes in last,
+    and only then does the folder take the name ``root``; an older dataset
+    there (one with a marker) is moved aside and deleted. A half-written
+    dataset is therefore never found under ``root``. A ``root`` that exists
+    without a marker was not written here and is left alone.
+
+    Args:
+        root: Folder of the dataset.
+        writer: One of the ``write_*`` functions of this module.
+        **kwargs: Its arguments (JSON-serialisable: splits, size, seed ...).
+
+    Returns:
+        The writer's ``data_root``, inside ``root``.
+
+    Raises:
+        FileExistsError: ``root`` exists but holds no marker.
+    """
+    root = osp.abspath(root)
+    # JSON turns tuples into lists: compare records after a round trip
+    record = json.loads(json.dumps(dict(writer=writer.__name__,
+                                        kwargs=kwargs)))
+    marker = osp.join(root, COMPLETION_MARKER)
+    if osp.isfile(marker):
+        with open(marker) as f:
+            found = json.load(f)
+        if {k: found.get(k) for k in record} == record:
+            return osp.join(root, found['data_root'])
+    elif osp.exists(root):
+        raise FileExistsError(
+            f'{root} exists but is not a dataset mmrn38 generated (no '
+            f'{COMPLETION_MARKER}); remove it or choose another folder')
+    partial, stale = f'{root}.partial', f'{root}.stale'
+    for leftover in (partial, stale):
+        shutil.rmtree(leftover, ignore_errors=True)
+    data_root = writer(partial, **kwargs)
+    record['data_root'] = osp.relpath(data_root, partial)
+    with open(osp.join(partial, f'{COMPLETION_MARKER}.tmp'), 'w') as f:
+        json.dump(record, f, indent=2)
+    os.replace(osp.join(partial, f'{COMPLETION_MARKER}.tmp'),
+               osp.join(partial, COMPLETION_MARKER))
+    if osp.exists(root):
+        os.rename(root, stale)
+    os.rename(partial, root)
+    shutil.rmtree(stale, ignore_errors=True)
+    return osp.join(root, record['data_root'])

@@ -1,0 +1,267 @@
+"""The end-to-end demo of ``make demo`` (``tools/demo.py``): generate the
+built-in dataset, train ResNet-38 + WiderHead with the Runner, test with and
+without test-time augmentation, compare bfloat16 inference with float32,
+draw predictions and the training curves.
+
+Training and testing go through :func:`load_config`, :func:`prepare_train`,
+:func:`prepare_test` and :func:`build_runner`, the path of ``tools/train.py``
+and ``tools/test.py`` (``--tta``).
+"""
+import copy
+import json
+import os
+import os.path as osp
+import time
+from typing import Dict, List, Optional, Tuple
+
+import mmcv
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.structures import PixelData
+
+from mmrn38.datasets.synthetic import write_once, write_voc
+from .inference import draw_overlay, init_segmentor, read_image, write_png
+from .runner import build_runner, load_config, prepare_test, prepare_train
+
+DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def announce(step: str):
+    """Print a step header that stands out in the Runner's log."""
+    print(f'\n==> {step}', flush=True)
+
+
+def dataset_spec(cfg: Config, num_images: Optional[int] = None) -> dict:
+    """The config's ``synthetic_data`` (``write_voc`` arguments); with
+    ``num_images``, that many images split 4:1 into train and val."""
+    spec = copy.deepcopy(cfg.synthetic_data.to_dict())
+    if num_images is not None:
+        if num_images < 2:
+            raise ValueError(f'--num-images must be at least 2 (one train, '
+                             f'one held-out), got {num_images}')
+        val = max(1, num_images // 5)
+        spec['splits'] = dict(train=num_images - val, val=val)
+    return spec
+
+
+def set_data_root(cfg: Config, data_root: str) -> Config:
+    """Point the train, val and test sets at ``data_root``."""
+    for loader in DATALOADERS:
+        cfg[loader].dataset.data_root = data_root
+    cfg.data_root = data_root
+    return cfg
+
+
+def set_max_iters(cfg: Config, max_iters: int) -> Config:
+    """Shorten or lengthen the schedule, keeping where the lr starts
+    decaying, how often it validates and logs, in proportion."""
+    old = cfg.train_cfg.max_iters
+
+    def scaled(n):
+        return max(1, round(n * max_iters / old))
+
+    cfg.train_cfg.max_iters = max_iters
+    cfg.train_cfg.val_interval = scaled(cfg.train_cfg.val_interval)
+    cfg.default_hooks.logger.interval = scaled(
+        cfg.default_hooks.logger.interval)
+    for scheduler in cfg.param_scheduler:
+        scheduler.begin = min(scaled(scheduler.begin), max_iters - 1) \
+            if scheduler.begin else 0
+        scheduler.end = min(scaled(scheduler.end), max_iters)
+    return cfg
+
+
+def read_scalars(path: str) -> Dict[str, List[tuple]]:
+    """The training loss and validation mIoU from mmengine's
+    ``vis_data/scalars.json`` (one JSON object per line, ``step`` = iter).
+
+    Returns:
+        ``{'loss': [(iter, loss), ...], 'mIoU': [(iter, mIoU), ...]}``
+    """
+    curves = dict(loss=[], mIoU=[])
+    with open(path) as f:
+        for line in f:
+            record = json.loads(line)
+            for key, points in curves.items():
+                if key in record:
+                    points.append((record['step'], record[key]))
+    return curves
+
+
+def plot_curves(curves: Dict[str, List[tuple]], out_file: str):
+    """Training loss and validation mIoU against the iteration, side by
+    side, as a PNG written through a temporary file."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, (ax_loss, ax_miou) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    for ax, key, label, style in ((ax_loss, 'loss', 'training loss', '-'),
+                                  (ax_miou, 'mIoU', 'held-out mIoU (%)',
+                                   'o-')):
+        if curves[key]:
+            steps, values = zip(*curves[key])
+            ax.plot(steps, values, style)
+        ax.set_xlabel('iteration')
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+    ax_miou.set_ylim(0, 100)
+    fig.suptitle('ResNet-38 + WiderHead on the built-in dataset')
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    tmp = f'{out_file}.tmp.png'
+    fig.savefig(tmp, format='png')
+    plt.close(fig)
+    os.replace(tmp, out_file)
+
+
+def held_out_files(cfg: Config) -> List[Tuple[str, str]]:
+    """``(image, label map)`` paths of the config's test split."""
+    dataset = cfg.test_dataloader.dataset
+    with open(osp.join(dataset.data_root, dataset.ann_file)) as f:
+        names = f.read().split()
+    return [(osp.join(dataset.data_root, dataset.data_prefix.img_path,
+                      name + dataset.img_suffix),
+             osp.join(dataset.data_root, dataset.data_prefix.seg_map_path,
+                      name + dataset.seg_map_suffix)) for name in names]
+
+
+def compare_bf16(model, images: List[str]) -> dict:
+    """Segment ``images`` with mmseg's ``inference_model`` in float32 and
+    under CPU bfloat16 autocast.
+
+    Returns:
+        dict with ``agreement`` (share of pixels whose predicted class is
+        the same in both), ``fp32_s`` and ``bf16_s`` (seconds for all
+        images, each precision timed after one untimed warm-up image).
+    """
+    from mmseg.apis import inference_model
+    arrays = [read_image(path) for path in images]
+    predictions, seconds = {}, {}
+    for precision in ('fp32', 'bf16'):
+        with torch.autocast('cpu', dtype=torch.bfloat16,
+                            enabled=precision == 'bf16'):
+            inference_model(model, arrays[0])
+            start = time.perf_counter()
+            predictions[precision] = [
+                inference_model(model, a).pred_sem_seg.data for a in arrays
+            ]
+            seconds[precision] = time.perf_counter() - start
+    same = sum(int((a == b).sum()) for a, b in zip(predictions['fp32'],
+                                                   predictions['bf16']))
+    total = sum(p.numel() for p in predictions['fp32'])
+    return dict(agreement=same / total, fp32_s=seconds['fp32'],
+                bf16_s=seconds['bf16'])
+
+
+def write_val_overlays(model, files: List[Tuple[str, str]],
+                       out_dir: str) -> List[str]:
+    """Overlays (image | ground truth | prediction) of held-out ``(image,
+    label map)`` files, predicted with mmseg's inference API."""
+    from mmengine.utils import ProgressBar
+    from mmseg.apis import inference_model
+    written = []
+    bar = ProgressBar(len(files))
+    for image_file, label_file in files:
+        name = osp.splitext(osp.basename(image_file))[0]
+        image = read_image(image_file)
+        label = mmcv.imread(label_file, flag='unchanged')
+        result = inference_model(model, image)
+        out_file = osp.join(out_dir, f'{name}.png')
+        write_png(out_file, draw_overlay(
+            image, result.pred_sem_seg, model.dataset_meta,
+            ground_truth=PixelData(data=torch.from_numpy(label)[None])))
+        written.append(out_file)
+        bar.update()
+    return written
+
+
+def run_demo(config: str,
+             work_dir: str,
+             data_dir: str,
+             max_iters: Optional[int] = None,
+             num_images: Optional[int] = None,
+             num_overlays: int = 8) -> dict:
+    """Generate the data (unless there), train, test without and with TTA,
+    compare bfloat16 inference with float32, write overlays and the
+    curves.
+
+    Args:
+        config: The demo config (``configs/rn38_demo.py``).
+        work_dir: Checkpoints, logs, overlays and the plot go here.
+        data_dir: Folder of the generated dataset.
+        max_iters: Training iterations instead of the config's.
+        num_images: Images to generate instead of the config's split sizes.
+        num_overlays: How many held-out images to draw.
+
+    Returns:
+        dict with ``metrics`` and ``metrics_tta`` (``aAcc``, ``mIoU``,
+        ``mAcc`` in %), ``bf16`` (:func:`compare_bf16`), ``checkpoint``, ``overlays`` (their folder:
+        ``overlay_dir``), ``plot``,
+        ``data_root``, ``splits`` and ``train_seconds``.
+    """
+    cfg = load_config(config, work_dir=work_dir)
+    spec = dataset_spec(cfg, num_images)
+
+    announce(f'[1/6] dataset: {spec["splits"]} images of '
+             f'{spec["size"][0]}x{spec["size"][1]}, '
+             f'{spec["num_classes"]} classes, in {data_dir}')
+    start = time.time()
+    data_root = write_once(data_dir, write_voc, **spec)
+    print(f'ready in {time.time() - start:.1f} s: {data_root}', flush=True)
+
+    def demo_cfg(phase):
+        """A fresh copy of the demo config for one Runner."""
+        phase_cfg = set_data_root(copy.deepcopy(cfg), data_root)
+        if max_iters is not None:
+            set_max_iters(phase_cfg, max_iters)
+        # one Visualizer per Runner: each writes into its own log folder
+        phase_cfg.visualizer.name = f'rn38_demo_{phase}'
+        return phase_cfg
+
+    announce(f'[2/6] training ResNet-38 (width {cfg.model.backbone.width}) '
+             f'+ WiderHead with the mmengine Runner, logs in {work_dir}')
+    start = time.time()
+    runner = build_runner(prepare_train(demo_cfg('train')))
+    runner.train()
+    train_seconds = time.time() - start
+    scalars = osp.join(runner.log_dir, 'vis_data', 'scalars.json')
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        checkpoint = f.read().strip()
+    print(f'trained in {train_seconds:.0f} s: {checkpoint}', flush=True)
+
+    metrics = {}
+    for tta in (False, True):
+        announce(f'[{3 + tta}/6] testing on the held-out split'
+                 f'{" with multi-scale + flip TTA" if tta else ""}')
+        phase_cfg = prepare_test(demo_cfg('test_tta' if tta else 'test'),
+                                 checkpoint, tta=tta)
+        metrics[tta] = build_runner(phase_cfg).test()
+
+    held_out_cfg = set_data_root(copy.deepcopy(cfg), data_root)
+    model = init_segmentor(copy.deepcopy(held_out_cfg), checkpoint)
+    files = held_out_files(held_out_cfg)
+    announce('[5/6] bfloat16 autocast inference against float32 on the '
+             'held-out images')
+    bf16 = compare_bf16(model, [image for image, _ in files])
+    print(f'same class on {100 * bf16["agreement"]:.2f} % of the pixels; '
+          f'{len(files)} images in {bf16["fp32_s"]:.2f} s (float32), '
+          f'{bf16["bf16_s"]:.2f} s (bfloat16)', flush=True)
+
+    announce(f'[6/6] drawing {num_overlays} held-out predictions and the '
+             f'training curves')
+    overlay_dir = osp.join(work_dir, 'overlays')
+    overlays = write_val_overlays(model, files[:num_overlays], overlay_dir)
+    plot = osp.join(work_dir, 'curves.png')
+    plot_curves(read_scalars(scalars), plot)
+    return dict(
+        metrics=metrics[False],
+        metrics_tta=metrics[True],
+        bf16=bf16,
+        checkpoint=checkpoint,
+        overlays=overlays,
+        overlay_dir=overlay_dir,
+        plot=plot,
+        data_root=data_root,
+        splits=spec['splits'],
+        train_seconds=train_seconds)
