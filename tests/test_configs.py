@@ -161,14 +161,18 @@ ORIGINAL_CASES = {
 def random_seg_checkpoint(path, config, opts):
     """A checkpoint of the (shrunk) model of ``config``, random weights."""
     import torch
+    from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
 
     import mmrn38  # noqa: F401
-    register_all_modules()  # the mmseg scope, as the test tool sets it
+    register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(opts)
-    model = MODELS.build(cfg.model)
+    # the mmseg scope, as the test tool sets it, for this build only: a
+    # process-wide default scope would redirect later tests' mmpretrain builds
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = MODELS.build(cfg.model)
     torch.save({'state_dict': model.state_dict()}, path)
     return path
 

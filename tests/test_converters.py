@@ -621,3 +621,15 @@ def test_interrupted_save_leaves_no_partial_file(tmp_path, monkeypatch):
         save_checkpoint({'state_dict': {}}, str(dst))
     assert dst.read_bytes() == b'previous'
     assert os.listdir(tmp_path) == ['rn38.pth']
+
+
+def test_conversion_ignores_another_default_scope():
+    """A process where mmseg set its default scope (``init_model``,
+    ``register_all_modules()``) still converts classifiers, which are
+    mmpretrain models."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        meta = convert_rn38_weights(
+            data_path('a1_cls_div16.params')).checkpoint['meta']
+    assert meta['task'] == 'cls'
+    assert meta['model']['type'] == 'ImageClassifier'

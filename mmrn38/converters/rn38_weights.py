@@ -42,6 +42,7 @@ from collections import OrderedDict
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
+from mmengine.registry import DefaultScope
 from mmseg.registry import MODELS as SEG_MODELS
 from torch import Tensor
 
@@ -462,7 +463,11 @@ def _expected_state(src: str, cfg: dict,
                                   f'not') from None
     else:
         MODELS = SEG_MODELS
-    with warnings.catch_warnings(), torch.device('meta'):
+    # build in the library's own scope: a default scope another library set
+    # in this process (mmseg's register_all_modules, init_model) would
+    # otherwise redirect the lookup of e.g. ImageClassifier
+    with warnings.catch_warnings(), torch.device('meta'), \
+            DefaultScope.overwrite_default_scope(MODELS.scope):
         warnings.simplefilter('ignore')
         model = MODELS.build(cfg)
     prefix = 'backbone.' if task == 'backbone' else ''
