@@ -9,18 +9,17 @@ and ``tools/test.py`` (``--tta``).
 """
 import copy
 import json
-import os
 import os.path as osp
 import time
 from typing import Dict, List, Optional, Tuple
 
 import mmcv
-import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.structures import PixelData
 
 from mmrn38.datasets.synthetic import write_once, write_voc
+from mmrn38.utils.atomic_file import atomic_output
 from .inference import draw_overlay, init_segmentor, read_image, write_png
 from .runner import build_runner, load_config, prepare_test, prepare_train
 
@@ -108,11 +107,11 @@ def plot_curves(curves: Dict[str, List[tuple]], out_file: str):
     ax_miou.set_ylim(0, 100)
     fig.suptitle('ResNet-38 + WiderHead on the built-in dataset')
     fig.tight_layout()
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    tmp = f'{out_file}.tmp.png'
-    fig.savefig(tmp, format='png')
-    plt.close(fig)
-    os.replace(tmp, out_file)
+    try:
+        with atomic_output(out_file) as tmp:
+            fig.savefig(tmp, format='png')
+    finally:
+        plt.close(fig)
 
 
 def held_out_files(cfg: Config) -> List[Tuple[str, str]]:

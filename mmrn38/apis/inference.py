@@ -12,6 +12,7 @@ from mmengine.config import Config
 from mmengine.structures import PixelData
 
 from mmrn38.datasets.synthetic import voc_palette
+from mmrn38.utils.atomic_file import atomic_output
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
                     '.webp', '.ppm', '.pgm')
@@ -170,11 +171,9 @@ def draw_overlay(image: np.ndarray,
 def write_png(path: str, rgb: np.ndarray):
     """Write an RGB image as PNG via a temporary file, so that ``path``
     either does not exist or is complete."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp.png'
-    if not mmcv.imwrite(mmcv.rgb2bgr(rgb), tmp):
-        raise OSError(f'could not write {tmp}')
-    os.replace(tmp, path)
+    with atomic_output(path, suffix='.png') as tmp:
+        if not mmcv.imwrite(mmcv.rgb2bgr(rgb), tmp):
+            raise OSError(f'could not write {tmp}')
 
 
 def output_names(images: Sequence[str]) -> List[str]:

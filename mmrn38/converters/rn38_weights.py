@@ -35,7 +35,6 @@ task          model                         keys
 import hashlib
 import os
 import re
-import secrets
 import struct
 import warnings
 from collections import OrderedDict
@@ -46,6 +45,7 @@ from mmengine.registry import DefaultScope
 from mmseg.registry import MODELS as SEG_MODELS
 from torch import Tensor
 
+from ..utils.atomic_file import atomic_output
 from ..version import __version__
 from .mxnet_ndarray import LIST_MAGIC, load_ndarray_list
 
@@ -661,17 +661,7 @@ def save_checkpoint(checkpoint: dict, dst: str) -> None:
     """``torch.save`` to ``dst`` atomically: the data goes to a hidden file
     in the same directory, which replaces ``dst`` only once complete, so an
     interrupted run leaves no (partial) ``dst``."""
-    directory = os.path.dirname(os.path.abspath(dst))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory,
-                       f'.{os.path.basename(dst)}.{secrets.token_hex(4)}.tmp')
-    try:
-        with open(tmp, 'xb') as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_output(dst) as tmp, open(tmp, 'xb') as f:
+        torch.save(checkpoint, f)
+        f.flush()
+        os.fsync(f.fileno())

@@ -43,13 +43,13 @@ import multiprocessing
 import os
 import platform
 import statistics
-import tempfile
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .atomic_file import atomic_output
 from .memory_tracker import TensorMemoryTracker
 
 
@@ -479,17 +479,8 @@ def format_table(report: dict, reference: Optional[str] = None) -> str:
 def dump_json(report: dict, path: str):
     """Write ``report`` to ``path`` atomically (a temporary file in the same
     folder, then a rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.benchmark-',
-                               suffix='.json')
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(report, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_output(path) as tmp, open(tmp, 'w') as f:
+        json.dump(report, f, indent=2)
 
 
 __all__: List[str] = [
