@@ -1,6 +1,9 @@
 # ResNet-38 (Model A1, output stride 8, "2 conv" head) on PASCAL Context,
 # 59 classes (background ignored, mmseg's PascalContextDataset59).
-# Batch: 4 GPUs x 4 images ("4xb4"), 480x480 crops, 40k iterations.
+# The original's rules (loss, lr rule, init, frozen BN, schedule shape: see
+# the _base_ files); mmseg's defaults: the pipeline (random scale 0.5-2.0 of
+# 520x520, 480x480 crops, flip, photometric distortion), batch 4 GPUs x 4
+# images ("4xb4"), 40k iterations.
 _base_ = [
     './_base_/models/rn38_a1_s8_wider.py',
     'mmseg::_base_/datasets/pascal_context_59.py',

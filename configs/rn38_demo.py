@@ -36,9 +36,11 @@ model = dict(
         dilation=3,
         num_classes=7,
         norm_cfg=norm_cfg,
-        # OHEM keeps at least 256 pixels of a 512x512 crop: the same share
-        # of a 128x128 one is 16
-        sampler=dict(min_kept=16)))
+        # the bootstrapped loss keeps at least 256 stride-8 pixels of a
+        # device's batch in the original (4 crops of 504x504: 63*63*4 =
+        # 15876 pixels, 1.6 %); the same share of 8 crops of 128x128
+        # (8*16*16 = 2048 pixels) is 32
+        loss_decode=dict(min_kept=32)))
 
 # The VOC pipelines without their 512-pixel resizing: images stay near
 # their own 128x128 size. No PhotoMetricDistortion: its hue and

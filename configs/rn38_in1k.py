@@ -3,6 +3,10 @@
 # random-sized 224 crops with colour jitter 0.4 and flips,
 # SGD with Nesterov momentum 0.9, weight decay 1e-4, lr 0.1 decayed linearly
 # over 90 epochs; test single-scale: shorter side 320, 320 centre crop.
+# As the original's ImageNet networks (util/symbol/resnet_v2.py): no dropout;
+# its initialisation (iclass/ilsvrc.py): convs N(0, 2 / fan_in) (ResNet38's
+# default), the classifier U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and
+# bias (its TorchXavier_Linear; PyTorch's own nn.Linear init, so none here).
 # Left out: the original's PCA lighting noise (0.1), as mmpretrain's Lighting
 # casts its result back to uint8 without clipping, wrapping saturated pixels.
 _base_ = [
@@ -17,6 +21,7 @@ model = dict(
         arch='A1',
         out_stride=32,
         out_indices=(5, ),
+        dropouts=(0., 0.),
         norm_cfg=dict(type='SyncBN', eps=1.001e-5, requires_grad=True)),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
@@ -24,7 +29,8 @@ model = dict(
         num_classes=1000,
         in_channels=4096,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
-        topk=(1, 5)))
+        topk=(1, 5),
+        init_cfg=None))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=224),

@@ -27,7 +27,10 @@ def test_shapes_and_structure(num_convs, channels):
         conv = head.conv.conv
         assert (conv.in_channels, conv.out_channels) == (16, 8)
         assert conv.dilation == (12, 12) and conv.bias is not None
-        assert head.conv.norm_cfg is None  # no BN in conv6a
+        assert isinstance(head.conv.activate, torch.nn.ReLU)
+        assert not any(  # no BN in conv6a
+            isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+            for m in head.modules())
     else:
         assert head.conv is None
 

@@ -1,4 +1,5 @@
 from .backbones import ResNet38
 from .decode_heads import WiderHead
+from .losses import BootstrappedCrossEntropyLoss
 
-__all__ = ['ResNet38', 'WiderHead']
+__all__ = ['BootstrappedCrossEntropyLoss', 'ResNet38', 'WiderHead']

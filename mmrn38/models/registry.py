@@ -21,7 +21,7 @@ def register_backbone(cls):
     return cls
 
 
-def register_seg_head(cls):
-    """Register a decode head in mmseg's MODELS."""
+def register_seg_module(cls):
+    """Register a decode head, loss or segmentor part in mmseg's MODELS."""
     MMSEG_MODELS.register_module(module=cls)
     return cls

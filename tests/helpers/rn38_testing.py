@@ -30,11 +30,11 @@ def tool_command(script, *args):
     return [*runner, path, *map(str, args)]
 
 
-def run_tool(script, *args, env=None, timeout=600, check=True):
-    """Run ``tools/<script>`` from the repo root; returns the
+def run_tool(script, *args, env=None, timeout=600, check=True, cwd=REPO):
+    """Run ``tools/<script>`` from ``cwd`` (the repo root); returns the
     CompletedProcess (stdout and stderr merged)."""
     cmd = tool_command(script, *args)
-    proc = subprocess.run(cmd, cwd=REPO, env=tool_env(**(env or {})),
+    proc = subprocess.run(cmd, cwd=cwd, env=tool_env(**(env or {})),
                           timeout=timeout,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True)
@@ -64,7 +64,7 @@ def tiny_voc_config(path, data_root, max_iters=4, interval=2):
             data_preprocessor=dict(size=crop_size),
             backbone=dict(width=1 / 16, norm_cfg=norm_cfg, init_cfg=None),
             decode_head=dict(in_channels=256, channels=32, norm_cfg=norm_cfg,
-                             sampler=dict(min_kept=16)))
+                             loss_decode=dict(min_kept=16)))
         train_pipeline = [
             dict(type='LoadImageFromFile'),
             dict(type='LoadAnnotations'),

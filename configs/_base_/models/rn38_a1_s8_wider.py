@@ -37,10 +37,18 @@ model = dict(
         num_classes=21,
         norm_cfg=norm_cfg,
         align_corners=False,
-        # the original's online bootstrapping: pixels whose probability of
-        # the true class is below 0.6, at least 256 kept per image
-        sampler=dict(type='OHEMPixelSampler', thresh=0.6, min_kept=256),
+        # the original's loss (ademxapp's OhemSoftmax): labels sampled at the
+        # centres of the stride-8 scores (label[4::8, 4::8]), no upsampling;
+        # over the batch, mean cross-entropy of the pixels whose probability
+        # of the true class is <= 0.6, at least the 256 hardest.
+        # mmseg's rule instead: label_stride=None and any mmseg loss.
+        label_stride=8,
         loss_decode=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+            type='BootstrappedCrossEntropyLoss', thresh=0.6, min_kept=256),
+        # the original's initialisation of new layers: MXNet's Xavier
+        # (gaussian, fan-in, magnitude 2) = N(0, 2 / fan_in), bias 0
+        init_cfg=dict(
+            type='Kaiming', layer='Conv2d', mode='fan_in',
+            nonlinearity='relu', distribution='normal', bias=0)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))

@@ -1,13 +1,17 @@
 # The original's optimiser for segmentation fine-tuning: SGD, momentum 0.9,
-# weight decay 5e-4, base lr 0.0016, and the "alex" rule for biases (twice
-# the lr, no weight decay). The lr is held, then decays linearly to 0 over the
-# second half (ademxapp's "fixed then linear"; where it switched is not
-# recorded in the release, the half-way point is our choice).
+# weight decay 5e-4, base lr 0.0016, and its "alex" rule
+# (ademxapp's util/symbol/symbol.py): every bias, BN's beta included, gets
+# twice the lr and no weight decay; weights and BN's gamma 1x with decay.
+# (mmengine's bias_lr_mult leaves norm biases at 1x, hence custom_keys: a
+# key matches every parameter whose name contains it.) The lr is held, then
+# decays linearly to 0 over the second half (ademxapp's "fixed then linear";
+# where it switched is not recorded for VOC, the half-way point is ours).
 max_iters = 20000
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.0016, momentum=0.9, weight_decay=0.0005),
-    paramwise_cfg=dict(bias_lr_mult=2.0, bias_decay_mult=0.0),
+    paramwise_cfg=dict(
+        custom_keys={'.bias': dict(lr_mult=2.0, decay_mult=0.0)}),
     clip_grad=None)
 param_scheduler = [
     dict(

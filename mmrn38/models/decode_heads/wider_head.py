@@ -1,13 +1,34 @@
 """The segmentation classifiers of "Wider or Deeper" ("1 conv" / "2 conv")."""
+from typing import Optional
+
 import torch.nn as nn
-from mmcv.cnn import ConvModule
+from mmcv.cnn import build_activation_layer, build_conv_layer
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.models.losses import accuracy
+from mmseg.utils import SampleList
 from torch import Tensor
 
-from ..registry import register_seg_head
+from ..registry import register_seg_module
 
 
-@register_seg_head
+class ConvAct(nn.Module):
+    """A conv followed by an activation, without normalisation.
+
+    Unlike mmcv's ``ConvModule`` it does not initialise itself, so the
+    head's ``init_cfg`` decides (the parameter names, ``conv.weight`` /
+    ``conv.bias``, are the same).
+    """
+
+    def __init__(self, conv: nn.Module, activate: nn.Module):
+        super().__init__()
+        self.conv = conv
+        self.activate = activate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.activate(self.conv(x))
+
+
+@register_seg_module
 class WiderHead(BaseDecodeHead):
     """Dilated-conv classifier of the paper's segmentation networks.
 
@@ -18,10 +39,19 @@ class WiderHead(BaseDecodeHead):
     ``dilation`` (12) with padding that keeps the size. Dropout
     (``dropout_ratio``) comes before the classifier.
 
+    Training labels: by default mmseg's rule (scores upsampled to the label
+    map). With ``label_stride=s`` the original's rule (ademxapp's
+    ``issegm/data.py``): the scores stay at stride ``s`` and the labels are
+    taken from the full-resolution map at stride ``s`` with offset ``s // 2``
+    (``label[s//2::s, s//2::s]``), the pixel at each score's centre.
+
     Args:
         num_convs (int): 1 or 2.
         kernel_size (int): Kernel size of both convs (odd).
         dilation (int): Dilation of both convs.
+        label_stride (int, optional): Stride of the scores with respect to
+            the label map for the original's label sampling; None for mmseg's
+            upsampling of the scores.
         **kwargs: :class:`BaseDecodeHead` arguments (``in_channels``,
             ``channels``, ``num_classes``, ``dropout_ratio``, ``loss_decode``,
             ``sampler`` ...). With ``num_convs=1`` ``channels`` must equal
@@ -29,17 +59,23 @@ class WiderHead(BaseDecodeHead):
 
     Shapes:
         input: the backbone's tuple; ``in_index`` picks ``(N, in_channels,
-        h, w)``. Output: ``(N, num_classes, h, w)`` scores.
+        h, w)``. Output: ``(N, num_classes, h, w)`` scores. With
+        ``label_stride=s`` the label maps ``(H, W)`` of a batch must give
+        ``h = ceil((H - s // 2) / s)`` rows (``H = s * h`` does).
     """
 
     def __init__(self, num_convs: int = 2, kernel_size: int = 3,
-                 dilation: int = 12, **kwargs):
+                 dilation: int = 12, label_stride: Optional[int] = None,
+                 **kwargs):
         if num_convs not in (1, 2):
             raise ValueError(f'num_convs must be 1 or 2, got {num_convs!r}')
         if kernel_size % 2 != 1 or kernel_size < 1:
             raise ValueError(f'kernel_size must be odd, got {kernel_size!r}')
         if dilation < 1:
             raise ValueError(f'dilation must be >= 1, got {dilation!r}')
+        if label_stride is not None and label_stride < 1:
+            raise ValueError(
+                f'label_stride must be >= 1 or None, got {label_stride!r}')
         super().__init__(**kwargs)
         if num_convs == 1 and self.in_channels != self.channels:
             raise ValueError(
@@ -49,12 +85,14 @@ class WiderHead(BaseDecodeHead):
         self.num_convs = num_convs
         self.kernel_size = kernel_size
         self.dilation = dilation
+        self.label_stride = label_stride
         padding = dilation * (kernel_size // 2)
         if num_convs == 2:
-            self.conv = ConvModule(
-                self.in_channels, self.channels, kernel_size,
-                padding=padding, dilation=dilation, bias=True,
-                conv_cfg=self.conv_cfg, norm_cfg=None, act_cfg=self.act_cfg)
+            self.conv = ConvAct(
+                build_conv_layer(
+                    self.conv_cfg, self.in_channels, self.channels,
+                    kernel_size, padding=padding, dilation=dilation,
+                    bias=True), build_activation_layer(self.act_cfg))
         else:
             self.conv = None
         self.conv_seg = nn.Conv2d(
@@ -67,3 +105,40 @@ class WiderHead(BaseDecodeHead):
         if self.conv is not None:
             x = self.conv(x)
         return self.cls_seg(x)
+
+    def loss_by_feat(self, seg_logits: Tensor,
+                     batch_data_samples: SampleList) -> dict:
+        """Losses of ``(N, K, h, w)`` scores against the samples' labels.
+
+        With ``label_stride`` the labels are sampled at the scores' positions
+        instead of upsampling the scores (see the class docstring); otherwise
+        mmseg's :meth:`BaseDecodeHead.loss_by_feat`.
+        """
+        if self.label_stride is None:
+            return super().loss_by_feat(seg_logits, batch_data_samples)
+        stride = self.label_stride
+        seg_label = self._stack_batch_gt(batch_data_samples).squeeze(1)
+        seg_label = seg_label[:, stride // 2::stride, stride // 2::stride]
+        if seg_label.shape[1:] != seg_logits.shape[2:]:
+            raise ValueError(
+                f'labels of size {tuple(seg_label.shape[1:])} taken at stride '
+                f'{stride} do not match the scores of size '
+                f'{tuple(seg_logits.shape[2:])}: pad the inputs to a multiple '
+                f'of {stride} (data_preprocessor size or size_divisor)')
+        weight = None
+        if self.sampler is not None:
+            weight = self.sampler.sample(seg_logits, seg_label[:, None])
+        losses = dict()
+        for loss_decode in self._loss_modules():
+            value = loss_decode(seg_logits, seg_label, weight=weight,
+                                ignore_index=self.ignore_index)
+            losses[loss_decode.loss_name] = losses.get(
+                loss_decode.loss_name, 0) + value
+        losses['acc_seg'] = accuracy(
+            seg_logits, seg_label, ignore_index=self.ignore_index)
+        return losses
+
+    def _loss_modules(self):
+        if isinstance(self.loss_decode, nn.ModuleList):
+            return list(self.loss_decode)
+        return [self.loss_decode]

@@ -1,0 +1,3 @@
+from .bootstrapped_ce_loss import BootstrappedCrossEntropyLoss
+
+__all__ = ['BootstrappedCrossEntropyLoss']
