@@ -537,7 +537,8 @@ def test_psa_round_trip(tmp_path):
     }},
                path,
                _use_new_zipfile_serialization=False)
-    conversion = convert_rn38_weights(path, arch='A', out_stride=32)
+    conversion = convert_rn38_weights(
+        path, task='cls', arch='A', out_stride=32)
     assert conversion.source.file_format == 'PyTorch legacy pickle file'
     assert conversion.num_arrays == len(psa)
     converted = conversion.checkpoint['state_dict']

@@ -28,6 +28,8 @@ task          model                         keys
                                             (``linear{K}``)
 ``cls``       mmpretrain ``ImageClassifier`` ``backbone.*``, ``head.fc.*``
                                             (``linear{K}`` / ``fc8``)
+``cam``       mmpretrain ``ImageClassifier`` ``backbone.*``, ``head.fc.
+              with PSA's ``CAMHead``        weight`` (``fc8``, 1x1 conv)
 ``backbone``  a ``ResNet38`` backbone       ``backbone.*`` (load with
                                             ``prefix='backbone.'``)
 ============  ============================  ===============================
@@ -63,7 +65,7 @@ RELEASED_MD5 = {
     'ade20k_rna-a1_cls150_s8_ep-0001.params':
     '1faf29850bfa194678f0b8e1cbbffa98',
 }
-TASKS = ('auto', 'cls', 'seg', 'backbone')
+TASKS = ('auto', 'cls', 'cam', 'seg', 'backbone')
 ARCHS = ('A', 'A1')
 OUT_STRIDES = (8, 16, 32)
 STEM_CHANNELS = 64  # conv1a at width 1
@@ -124,7 +126,9 @@ class SourceWeights(NamedTuple):
 class HeadSpec(NamedTuple):
     """The classifier found in a source file.
 
-    ``task`` is ``'cls'`` (global pooling + linear) or ``'seg'`` (WiderHead);
+    ``task`` is ``'cls'`` (global pooling + linear), ``'cam'`` (PSA's
+    ``fc8``: global pooling + bias-free 1x1 conv, the CAM classifier; it
+    converts to ``'cls'`` too) or ``'seg'`` (WiderHead);
     ``num_convs`` (1 or 2), ``channels`` (of ``conv6a``) and ``kernel_size``
     describe a WiderHead; ``names`` are the source names of the head.
     """
@@ -271,7 +275,7 @@ def find_head(source: SourceWeights) -> Optional[HeadSpec]:
     global average pooling); with a 4-D ``k x k`` weight it is the
     segmentation classifier, preceded by ``conv6a`` in the "2 conv" head.
     PSA: ``fc8`` (a bias-free 1x1 conv after global average pooling) is the
-    image classifier.
+    CAM classifier (``'cam'``).
 
     Raises:
         ConversionError: Several classifiers, or one whose shape disagrees
@@ -287,7 +291,7 @@ def find_head(source: SourceWeights) -> Optional[HeadSpec]:
                                   f'{tuple(weight.shape)}, expected a 1x1 '
                                   f'conv (K, C, 1, 1)')
         names = tuple(n for n in ('fc8.weight', 'fc8.bias') if n in tensors)
-        return HeadSpec('cls', weight.shape[0], names)
+        return HeadSpec('cam', weight.shape[0], names)
     classes = sorted(
         int(m.group(1)) for m in map(_MXNET_CLASSIFIER.fullmatch, tensors)
         if m)
@@ -373,13 +377,23 @@ def model_config(task: str,
 
     ``task='seg'``: an mmseg ``EncoderDecoder`` with a ``WiderHead``;
     ``'cls'``: an mmpretrain ``ImageClassifier`` (global average pooling,
-    ``LinearClsHead``); ``'backbone'``: the ``ResNet38`` alone.
+    ``LinearClsHead``); ``'cam'``: an ``ImageClassifier`` with PSA's dropout
+    layout and ``CAMHead`` (``configs/wsss/rn38_voc_cls.py``);
+    ``'backbone'``: the ``ResNet38`` alone.
     """
     backbone = dict(
         type='ResNet38', arch=arch, out_stride=out_stride, width=width)
     if task == 'backbone':
         return backbone
     in_channels = max(1, int(round(4096 * width)))
+    if task == 'cam':
+        return dict(
+            type='ImageClassifier',
+            backbone=dict(backbone, dropout_layout='psa'),
+            head=dict(
+                type='CAMHead',
+                num_classes=head.num_classes,
+                in_channels=in_channels))
     if task == 'cls':
         return dict(
             type='ImageClassifier',
@@ -434,7 +448,8 @@ def _resolve_task(src: str, task: str, head: Optional[HeadSpec],
     head found in the file."""
     if task == 'auto':
         task = head.task if head else 'backbone'
-    elif task in ('cls', 'seg') and (head is None or head.task != task):
+    elif task in ('cls', 'cam', 'seg') and (head is None or task not in (
+            head.task, 'cls' if head.task == 'cam' else head.task)):
         found = f'a {head.task} head ({", ".join(head.names)})' if head \
             else 'no head'
         raise ConversionError(f'{src}: has {found}, not a {task} head; use '
@@ -454,9 +469,11 @@ def _expected_state(src: str, cfg: dict,
     """State dict (on the meta device, no memory) of the model ``cfg`` and
     the names of its learnable parameters; backbone keys get the
     ``backbone.`` prefix."""
-    if task == 'cls':
+    if task in ('cls', 'cam'):
         try:
             from mmpretrain.registry import MODELS
+            if task == 'cam':
+                import mmrn38.models.heads  # noqa: F401  CAMHead
         except ImportError:
             raise ConversionError(f'{src}: converting a classifier needs '
                                   f'mmpretrain; --task backbone does '
@@ -512,7 +529,7 @@ def _fill_state_dict(src: str, source: SourceWeights, head: Optional[HeadSpec],
             continue
         consumed.add(name)
         tensor = tensors[name]
-        if name == 'fc8.weight':
+        if name == 'fc8.weight' and target.dim() == 2:  # LinearClsHead
             tensor = tensor.flatten(1)
         if tuple(tensor.shape) != tuple(target.shape):
             mismatched.append(f'{name} {tuple(tensor.shape)} (model '
@@ -556,8 +573,8 @@ def convert_rn38_weights(
         src (str): An MXNet ``.params`` file of the original release or a
             PyTorch file of the PSA port.
         task (str): ``'auto'`` (from the head in the file), ``'cls'``,
-            ``'seg'`` or ``'backbone'`` (keep the backbone, drop everything
-            else and report it).
+            ``'cam'`` (PSA's ``fc8``), ``'seg'`` or ``'backbone'`` (keep the
+            backbone, drop everything else and report it).
         num_classes (int, optional): Expected number of classes; a head of
             another size is an error.
         arch (str, optional): ``'A'`` or ``'A1'``. MXNet names and shapes of

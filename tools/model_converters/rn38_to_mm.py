@@ -12,6 +12,8 @@ atomically. Examples::
         ilsvrc-cls_rna-a1_cls1000_ep-0001.params checkpoints/rn38_a1_in1k.pth
     python tools/model_converters/rn38_to_mm.py --task backbone \\
         res38_cls.pth checkpoints/rn38_psa_backbone.pth
+    python tools/model_converters/rn38_to_mm.py \\
+        res38_cls.pth checkpoints/rn38_psa_cls.pth   # for configs/wsss/
 """
 import argparse
 import os.path as osp
@@ -25,6 +27,8 @@ MODEL_OF_TASK = {
     'seg': 'mmseg EncoderDecoder: ResNet38 + WiderHead',
     'cls': 'mmpretrain ImageClassifier: ResNet38 + GlobalAveragePooling + '
     'LinearClsHead',
+    'cam': 'mmpretrain ImageClassifier: ResNet38 (PSA dropout layout) + '
+    'CAMHead, as configs/wsss/rn38_voc_cls.py',
     'backbone': 'ResNet38 backbone only',
 }
 
@@ -96,7 +100,7 @@ def summary(conversion, dst):
     generated_note = f'{len(conversion.generated)} generated ' \
         f'(num_batches_tracked = 0' + \
         (f'; zeros: {", ".join(generated)})' if generated else ')')
-    if meta['task'] == 'cls':
+    if meta['task'] in ('cls', 'cam'):
         usage = f"load_from='{dst}'"
     else:
         usage = (f"init_cfg=dict(type='Pretrained', checkpoint='{dst}', "
@@ -131,11 +135,13 @@ def parse_args(argv=None):
     parser.add_argument('dst', help='path of the checkpoint to write')
     parser.add_argument(
         '--task',
-        choices=['auto', 'cls', 'seg', 'backbone'],
+        choices=['auto', 'cls', 'cam', 'seg', 'backbone'],
         default='auto',
-        help='auto: from the head in SRC (cls for linear1000 or fc8, seg for '
-        'conv6a/linear{K} convs, backbone if SRC has no head); backbone: '
-        'keep only the backbone, dropping (and listing) everything else')
+        help='auto: from the head in SRC (cls for linear1000, cam for PSA\'s '
+        'fc8, seg for conv6a/linear{K} convs, backbone if SRC has no head); '
+        'cls with an fc8 file: a LinearClsHead instead of the CAMHead; '
+        'backbone: keep only the backbone, dropping (and listing) everything '
+        'else')
     parser.add_argument(
         '--num-classes',
         type=int,

@@ -293,23 +293,36 @@ class PreActBottleneckUnit(PreActUnit):
         dilation (int): Dilation of the 3x3 ``conv2``.
         dropout (float): Dropout probability before ``conv3`` (the paper uses
             0.3 in 6a and 0.5 in 7a).
+        dropout_layout (str): ``'original'``: element-wise dropout before
+            ``conv3``; ``'psa'``: channel dropout (``Dropout2d``, the same
+            probability) before ``conv2`` and ``conv3``, as PSA's
+            ``ResBlock_bot``. ``'psa'`` cannot be ``memory_lean``.
         (the others as in :class:`PreActUnit`)
     """
 
     def __init__(self, in_channels, mid_channels, out_channels, stride=1,
-                 first_dilation=1, dilation=1, dropout=0., **kwargs):
+                 first_dilation=1, dilation=1, dropout=0.,
+                 dropout_layout='original', **kwargs):
         super().__init__(in_channels, out_channels, stride, **kwargs)
+        if dropout_layout == 'psa' and self.memory_lean:
+            raise ValueError('memory_lean recomputes element-wise dropout '
+                             'only; dropout_layout="psa" (Dropout2d) is not '
+                             'supported with it')
         bottleneck_channels, wide_channels = mid_channels
         self.conv1 = self._conv(in_channels, bottleneck_channels, 1, stride)
         self.norm2 = self._norm(bottleneck_channels)
         self.conv2 = self._conv(bottleneck_channels, wide_channels, 3, 1,
                                 dilation)
         self.norm3 = self._norm(wide_channels)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        drop = nn.Dropout2d if dropout_layout == 'psa' else nn.Dropout
+        # PSA's layout also drops channels before the 3x3 conv
+        self.dropout2 = drop(dropout) if dropout_layout == 'psa' and \
+            dropout > 0 else None
+        self.dropout = drop(dropout) if dropout > 0 else nn.Identity()
         self.conv3 = self._conv(wide_channels, out_channels, 1)
         if self.memory_lean:
             self._check_memory_lean()
 
     def residual(self, x: Tensor) -> Tensor:
-        x = self._stage(x, self.norm2, (self.conv2, ))[0]
+        x = self._stage(x, self.norm2, (self.conv2, ), self.dropout2)[0]
         return self._stage(x, self.norm3, (self.conv3, ), self.dropout)[0]

@@ -86,6 +86,11 @@ class ResNet38(BaseModule):
             5 = level 7 after ``bn7`` + ReLU.
         dropouts (Sequence[float]): Dropout probability before the last 1x1
             conv of each bottleneck unit (6a, 7a); the paper uses 0.3, 0.5.
+        dropout_layout (str): ``'original'`` (default): element-wise dropout
+            before the last 1x1 conv of 6a / 7a, as the paper; ``'psa'``:
+            channel dropout (``Dropout2d``) before both the 3x3 and the last
+            1x1 conv of 6a / 7a, as PSA's ``resnet38d`` (WSSS). Not with
+            ``memory_lean``.
         norm_cfg (dict): Norm layers; the original's BN eps is 1.001e-5.
         conv_cfg (dict, optional): Conv layers.
         norm_eval (bool): Keep BN layers in eval mode (frozen statistics)
@@ -142,6 +147,7 @@ class ResNet38(BaseModule):
                  in_channels: int = 3,
                  out_indices: Sequence[int] = (5, ),
                  dropouts: Sequence[float] = (0.3, 0.5),
+                 dropout_layout: str = 'original',
                  norm_cfg: dict = dict(
                      type='BN', eps=1.001e-5, requires_grad=True),
                  conv_cfg: Optional[dict] = None,
@@ -169,6 +175,9 @@ class ResNet38(BaseModule):
                 not -1 <= frozen_stages <= NUM_LEVELS:
             raise ValueError(f'frozen_stages must be an int in '
                              f'[-1, {NUM_LEVELS}], got {frozen_stages!r}')
+        if dropout_layout not in ('original', 'psa'):
+            raise ValueError(f'dropout_layout must be "original" or "psa", '
+                             f'got {dropout_layout!r}')
         init_cfg = self._resolve_init_cfg(pretrained, init_cfg)
         super().__init__(init_cfg=init_cfg)
 
@@ -202,7 +211,9 @@ class ResNet38(BaseModule):
                 mid = mid[0]
             else:
                 unit_type = PreActBottleneckUnit
-                extra = dict(dropout=next(bottleneck_dropouts, 0.))
+                extra = dict(
+                    dropout=next(bottleneck_dropouts, 0.),
+                    dropout_layout=dropout_layout)
             # the first unit of a level down-samples (stride 2) or, past the
             # output stride, trades that for a larger dilation
             downsamples = stride == 2 or dilation != prev_dilation

@@ -1,0 +1,158 @@
+# PSA's ResNet-38 CAM classifier (jiwoon-ahn/psa: network/resnet38_cls.py
+# trained by train_cls.py) with mmpretrain: the first step of weakly-
+# supervised segmentation on PASCAL VOC 2012 with image-level labels only.
+# tools/wsss/make_cams.py then turns a checkpoint into PSA-format CAMs.
+#
+# As PSA:
+# - ResNet-38 A1 at output stride 8 (PSA's resnet38d), PSA's dropout layout
+#   (Dropout2d before the 3x3 and the last 1x1 conv of 6a / 7a), BN in eval
+#   mode with frozen scale/shift everywhere (BN eps 1e-5, torch's default,
+#   as PSA), conv1a and level 2 frozen (PSA's ``not_training``);
+# - CAMHead: Dropout2d(0.5) -> global average pool -> bias-free 1x1 conv
+#   4096 -> 20 (Xavier-uniform), multi-label soft-margin loss;
+# - train_cls.py's defaults: train_aug, long side resized to 256-512
+#   (PIL bicubic), horizontal flip, colour jitter 0.3/0.3/0.3/0.1, random
+#   448 crop padded where smaller, batch 16, 15 epochs, poly lr (power 0.9)
+#   from 0.1, weight decay 5e-4; lr 1x for the backbone's weights, 2x and no
+#   decay for biases (ResNet-38 and the head have none), 10x for the new
+#   head.
+# Not as PSA:
+# - SGD momentum is 0.9. PSA's PolyOptimizer passes its weight decay
+#   where torch.optim.SGD takes momentum (psa issue #28), so PSA trained
+#   with momentum 5e-4, i.e. plain SGD, and used the 0.9 as the poly power
+#   only. The bug is not copied; with momentum 0.9 each gradient moves the
+#   weights up to 10x as far as in PSA's runs. To reproduce PSA's dynamics
+#   instead: --cfg-options optim_wrapper.optimizer.momentum=0.0005
+# - image-level labels come from the segmentation masks (classes 1-20
+#   present; PSA read them from the XML annotations into cls_labels.npy);
+# - a crop larger than the resized image keeps it near the centre
+#   (mmpretrain's RandomCrop pads both sides; PSA placed it at random),
+#   padded with the mean colour (PSA: 0 after normalisation, the same);
+# - validation reports mAP and multi-label F1 on val (PSA: the loss).
+#
+# Batch 16 in total: 1 GPU x 16. With tools/dist_train.sh on N GPUs add
+# --cfg-options train_dataloader.batch_size=$((16 / N)).
+_base_ = ['mmpretrain::_base_/default_runtime.py']
+custom_imports = dict(
+    imports=['mmrn38', 'mmrn38.wsss'], allow_failed_imports=False)
+
+data_root = 'data/VOCdevkit/VOC2012'
+num_classes = 20
+crop_size = 448
+
+norm_cfg = dict(type='BN', eps=1e-5, requires_grad=False)
+model = dict(
+    type='ImageClassifier',
+    data_preprocessor=dict(
+        type='ClsDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        to_rgb=True),
+    backbone=dict(
+        type='ResNet38',
+        arch='A1',
+        out_stride=8,
+        dropouts=(0.3, 0.5),
+        dropout_layout='psa',
+        norm_cfg=norm_cfg,
+        norm_eval=True,
+        frozen_stages=1,
+        # the converted ImageNet A1 weights (see "Original weights" in the
+        # README), from which PSA starts too
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='checkpoints/ilsvrc-cls_rna-a1_cls1000.pth',
+            prefix='backbone.')),
+    neck=None,
+    head=dict(
+        type='CAMHead',
+        num_classes=num_classes,
+        in_channels=4096,
+        dropout_ratio=0.5))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='RandomResize',
+        scale=(512, 512),
+        ratio_range=(0.5, 1.0),
+        keep_ratio=True,
+        backend='pillow',
+        interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    # torchvision's ColorJitter on the PIL image, as PSA (mmpretrain's own
+    # ColorJitter fails on negative hue shifts under numpy 2: mmcv's
+    # adjust_hue takes np.uint8 of a negative int)
+    dict(type='NumpyToPIL', to_rgb=True),
+    dict(
+        type='torchvision/ColorJitter',
+        brightness=0.3,
+        contrast=0.3,
+        saturation=0.3,
+        hue=0.1),
+    dict(type='PILToNumpy', to_bgr=True),
+    # BGR mean colour: 0 once normalised, as PSA's zero padding
+    dict(
+        type='RandomCrop',
+        crop_size=crop_size,
+        pad_if_needed=True,
+        pad_val=(104, 116, 124)),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='CenterCrop',
+        crop_size=500,
+        auto_pad=True,
+        pad_cfg=dict(type='Pad', pad_val=dict(img=(104, 116, 124)))),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=8,
+    persistent_workers=True,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type='VOCSegClsDataset',
+        data_root=data_root,
+        split='aug',
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='VOCSegClsDataset',
+        data_root=data_root,
+        split='val',
+        test_mode=True,
+        pipeline=test_pipeline))
+val_evaluator = [
+    dict(type='AveragePrecision'),
+    dict(type='MultiLabelMetric', average='macro'),
+]
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator
+
+max_epochs = 15
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4),
+    paramwise_cfg=dict(
+        bias_lr_mult=2.,
+        bias_decay_mult=0.,
+        custom_keys={'head': dict(lr_mult=10.)}))
+param_scheduler = dict(
+    type='PolyLR',
+    power=0.9,
+    eta_min=0.,
+    by_epoch=True,
+    begin=0,
+    end=max_epochs,
+    convert_to_iter_based=True)
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
+val_cfg = dict()
+test_cfg = dict()
+default_hooks = dict(logger=dict(type='LoggerHook', interval=50))

@@ -1,0 +1,500 @@
+"""Weakly-supervised segmentation (issue 12): PSA's CAM classifier and CAM
+procedure against a plain-PyTorch transcription of PSA's code, the
+PSA-format checkpoint import, the config through tools/train.py, and the
+CAM evaluation. Networks are width 1/16, images a few dozen pixels."""
+import importlib.util
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+from PIL import Image
+
+import mmrn38  # noqa: F401
+from mmrn38.datasets.synthetic import render_scene
+from rn38_testing import REPO, run_tool, write_config
+
+WSSS_CONFIG = osp.join(REPO, 'configs', 'wsss', 'rn38_voc_cls.py')
+WIDTH = 1 / 16
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# odd sizes (H, W) and the classes (1..20) drawn in them
+IMAGES = {
+    '2007_000001': ((45, 37), (3, 15)),
+    '2007_000002': ((38, 61), (7, )),
+    '2007_000003': ((53, 50), (1, 12, 20)),
+}
+
+
+def load_tool(path):
+    """A tools/ script as a module (its ``main(argv)`` runs in-process)."""
+    spec = importlib.util.spec_from_file_location(
+        osp.splitext(osp.basename(path))[0], osp.join(REPO, 'tools', path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --------------------------------------------------------------------------
+# PSA's network and CAM procedure, transcribed in plain PyTorch from
+# jiwoon-ahn/psa (network/resnet38d.py, network/resnet38_cls.py,
+# voc12/data.py VOC12ClsDatasetMSF, infer_cls.py) with PSA's module names,
+# channels divided by ``div``.
+# --------------------------------------------------------------------------
+class PSABasicBlock(nn.Module):
+    """PSA's ``ResBlock``: BN-ReLU shared by the 3x3 branch and the 1x1
+    projection (when the shape changes), then BN-ReLU-3x3."""
+
+    def __init__(self, cin, cmid, cout, stride=1, first_dilation=None,
+                 dilation=1):
+        super().__init__()
+        first_dilation = dilation if first_dilation is None else \
+            first_dilation
+        self.same_shape = cin == cout and stride == 1
+        self.bn_branch2a = nn.BatchNorm2d(cin)
+        self.conv_branch2a = nn.Conv2d(cin, cmid, 3, stride, first_dilation,
+                                       first_dilation, bias=False)
+        self.bn_branch2b1 = nn.BatchNorm2d(cmid)
+        self.conv_branch2b1 = nn.Conv2d(cmid, cout, 3, 1, dilation, dilation,
+                                        bias=False)
+        if not self.same_shape:
+            self.conv_branch1 = nn.Conv2d(cin, cout, 1, stride, bias=False)
+
+    def forward(self, x):
+        act = F.relu(self.bn_branch2a(x))
+        shortcut = x if self.same_shape else self.conv_branch1(act)
+        y = self.conv_branch2a(act)
+        y = self.conv_branch2b1(F.relu(self.bn_branch2b1(y)))
+        return shortcut + y
+
+
+class PSABottleneck(nn.Module):
+    """PSA's ``ResBlock_bot``: 1x1 -> 3x3 -> 1x1 with Dropout2d before the
+    3x3 and the last 1x1, always a projection shortcut."""
+
+    def __init__(self, cin, cout, dilation, dropout):
+        super().__init__()
+        self.bn_branch2a = nn.BatchNorm2d(cin)
+        self.conv_branch2a = nn.Conv2d(cin, cout // 4, 1, bias=False)
+        self.bn_branch2b1 = nn.BatchNorm2d(cout // 4)
+        self.dropout_2b1 = nn.Dropout2d(dropout)
+        self.conv_branch2b1 = nn.Conv2d(cout // 4, cout // 2, 3, 1, dilation,
+                                        dilation, bias=False)
+        self.bn_branch2b2 = nn.BatchNorm2d(cout // 2)
+        self.dropout_2b2 = nn.Dropout2d(dropout)
+        self.conv_branch2b2 = nn.Conv2d(cout // 2, cout, 1, bias=False)
+        self.conv_branch1 = nn.Conv2d(cin, cout, 1, bias=False)
+
+    def forward(self, x):
+        act = F.relu(self.bn_branch2a(x))
+        shortcut = self.conv_branch1(act)
+        y = self.conv_branch2a(act)
+        y = self.conv_branch2b1(
+            self.dropout_2b1(F.relu(self.bn_branch2b1(y))))
+        y = self.conv_branch2b2(
+            self.dropout_2b2(F.relu(self.bn_branch2b2(y))))
+        return shortcut + y
+
+
+class PSAClsNet(nn.Module):
+    """PSA's ``resnet38_cls.Net`` (``resnet38d`` at output stride 8 + the
+    bias-free ``fc8``), channels / ``div``."""
+
+    def __init__(self, div=16, num_classes=20):
+        super().__init__()
+
+        def c(n):
+            return n // div
+
+        self.conv1a = nn.Conv2d(3, c(64), 3, padding=1, bias=False)
+        self.b2 = PSABasicBlock(c(64), c(128), c(128), stride=2)
+        self.b2_1 = PSABasicBlock(c(128), c(128), c(128))
+        self.b2_2 = PSABasicBlock(c(128), c(128), c(128))
+        self.b3 = PSABasicBlock(c(128), c(256), c(256), stride=2)
+        self.b3_1 = PSABasicBlock(c(256), c(256), c(256))
+        self.b3_2 = PSABasicBlock(c(256), c(256), c(256))
+        self.b4 = PSABasicBlock(c(256), c(512), c(512), stride=2)
+        for i in range(1, 6):
+            setattr(self, f'b4_{i}', PSABasicBlock(c(512), c(512), c(512)))
+        self.b5 = PSABasicBlock(c(512), c(512), c(1024), first_dilation=1,
+                                dilation=2)
+        self.b5_1 = PSABasicBlock(c(1024), c(512), c(1024), dilation=2)
+        self.b5_2 = PSABasicBlock(c(1024), c(512), c(1024), dilation=2)
+        self.b6 = PSABottleneck(c(1024), c(2048), dilation=4, dropout=0.3)
+        self.b7 = PSABottleneck(c(2048), c(4096), dilation=4, dropout=0.5)
+        self.bn7 = nn.BatchNorm2d(c(4096))
+        self.dropout7 = nn.Dropout2d(0.5)
+        self.fc8 = nn.Conv2d(c(4096), num_classes, 1, bias=False)
+        self.blocks = ['b2', 'b2_1', 'b2_2', 'b3', 'b3_1', 'b3_2', 'b4'] + [
+            f'b4_{i}' for i in range(1, 6)
+        ] + ['b5', 'b5_1', 'b5_2', 'b6', 'b7']
+
+    def features(self, x):
+        x = self.conv1a(x)
+        for name in self.blocks:
+            x = getattr(self, name)(x)
+        return F.relu(self.bn7(x))
+
+    def forward(self, x):
+        x = self.dropout7(self.features(x))
+        x = F.avg_pool2d(x, kernel_size=x.shape[2:])
+        return self.fc8(x).flatten(1)
+
+    def forward_cam(self, x):
+        return F.relu(F.conv2d(self.features(x), self.fc8.weight))
+
+
+def psa_random_net(seed=0):
+    """A PSA network with random weights and BN statistics."""
+    gen = torch.Generator().manual_seed(seed)
+    net = PSAClsNet()
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            fan_in = m.weight[0].numel()
+            m.weight.data = torch.randn(
+                m.weight.shape, generator=gen) * (2 / fan_in)**0.5
+        elif isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.weight.data = torch.rand(n, generator=gen) + 0.5
+            m.bias.data = torch.randn(n, generator=gen) * 0.1
+            m.running_mean = torch.randn(n, generator=gen) * 0.1
+            m.running_var = torch.rand(n, generator=gen) + 0.5
+    return net.eval()
+
+
+def psa_cams(net, image, labels, scales=(1.0, 0.5, 1.5, 2.0)):
+    """PSA's infer_cls.py on one PIL image: ``{class: (H, W) float32}``."""
+    w, h = image.size
+    inputs = []
+    for s in scales:
+        resized = image.resize((round(w * s), round(h * s)),
+                               resample=Image.BICUBIC)  # PSA: CUBIC, the same
+        array = np.asarray(resized)
+        normed = np.empty_like(array, np.float32)
+        for ch in range(3):
+            normed[..., ch] = (array[..., ch] / 255. -
+                               IMAGENET_MEAN[ch]) / IMAGENET_STD[ch]
+        chw = np.transpose(normed, (2, 0, 1))
+        inputs += [chw, np.flip(chw, -1).copy()]
+    maps = []
+    with torch.no_grad():
+        for i, x in enumerate(inputs):
+            cam = net.forward_cam(torch.from_numpy(x)[None])
+            cam = F.interpolate(cam, (h, w), mode='bilinear',
+                                align_corners=False)[0]
+            cam = cam.numpy() * labels.reshape(-1, 1, 1)
+            maps.append(np.flip(cam, -1) if i % 2 == 1 else cam)
+    total = np.sum(maps, axis=0)
+    norm = total / (np.max(total, (1, 2), keepdims=True) + 1e-5)
+    return {c: norm[c] for c in range(len(labels)) if labels[c] > 1e-5}
+
+
+# --------------------------------------------------------------------------
+# fixtures: VOC-layout images of odd sizes, a PSA classifier file
+# --------------------------------------------------------------------------
+@pytest.fixture(scope='module')
+def voc_root(tmp_path_factory):
+    """``VOC2012`` with the IMAGES (split ``odd``) in mmseg's layout."""
+    root = tmp_path_factory.mktemp('wsss') / 'VOC2012'
+    rng = np.random.default_rng(0)
+    for folder in ('JPEGImages', 'SegmentationClassAug',
+                   'ImageSets/Segmentation'):
+        os.makedirs(root / folder)
+    for name, (size, classes) in IMAGES.items():
+        img, mask = render_scene(rng, size, classes, max_objects=3)
+        # every listed class present: paint a corner of each
+        for k, cls in enumerate(classes):
+            mask[k * 3:k * 3 + 3, :4] = cls
+        mask[-2:, -2:] = 255
+        Image.fromarray(img).save(root / 'JPEGImages' / f'{name}.jpg')
+        Image.fromarray(mask).save(root / 'SegmentationClassAug' /
+                                   f'{name}.png')
+    (root / 'ImageSets/Segmentation/odd.txt').write_text(
+        ''.join(f'{n}\n' for n in IMAGES))
+    return str(root)
+
+
+@pytest.fixture(scope='module')
+def tiny_config(tmp_path_factory):
+    """configs/wsss/rn38_voc_cls.py at width 1/16, no pretrained weights."""
+    path = tmp_path_factory.mktemp('cfg') / 'tiny_cls.py'
+    return write_config(
+        path, 'wsss/rn38_voc_cls.py', '''
+        model = dict(
+            backbone=dict(width=1 / 16, init_cfg=None),
+            head=dict(in_channels=256))
+        ''')
+
+
+@pytest.fixture(scope='module')
+def psa_checkpoint(tmp_path_factory):
+    """A file as PSA's train_cls.py saves it (its state dict), converted by
+    tools/model_converters/rn38_to_mm.py without options."""
+    folder = tmp_path_factory.mktemp('psa')
+    net = psa_random_net()
+    src, dst = str(folder / 'res38_cls.pth'), str(folder / 'rn38_cls.pth')
+    torch.save(net.state_dict(), src)
+    assert load_tool('model_converters/rn38_to_mm.py').main([src, dst]) == 0
+    return net, src, dst
+
+
+# --------------------------------------------------------------------------
+# backbone option and head
+# --------------------------------------------------------------------------
+def test_psa_dropout_layout():
+    from mmpretrain.registry import MODELS
+    torch.manual_seed(0)
+    psa = MODELS.build(
+        dict(type='ResNet38', width=WIDTH, dropout_layout='psa'))
+    original = MODELS.build(dict(type='ResNet38', width=WIDTH))
+    for unit in (psa.level6[0], psa.level7[0]):
+        assert isinstance(unit.dropout2, nn.Dropout2d)
+        assert isinstance(unit.dropout, nn.Dropout2d)
+    assert original.level7[0].dropout2 is None
+    assert type(original.level7[0].dropout) is nn.Dropout
+    assert (psa.level6[0].dropout.p, psa.level7[0].dropout2.p) == (0.3, 0.5)
+    # same parameters, same function at inference
+    original.load_state_dict(psa.state_dict())
+    x = torch.randn(1, 3, 33, 29)
+    assert torch.equal(psa.eval()(x)[0], original.eval()(x)[0])
+    with pytest.raises(ValueError, match='dropout_layout'):
+        MODELS.build(dict(type='ResNet38', width=WIDTH, dropout_layout='x'))
+    with pytest.raises(ValueError, match='memory_lean'):
+        MODELS.build(
+            dict(type='ResNet38', width=WIDTH, dropout_layout='psa',
+                 memory_lean=True))
+
+
+def test_cam_head_is_psa_classifier(tiny_config):
+    """Loss = F.multilabel_soft_margin_loss, CAMs = relu(conv(x, fc8)),
+    Xavier-uniform init; PSA's frozen parts and lr groups, with correct
+    momentum."""
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+    from mmpretrain.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(tiny_config)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    head = model.head
+    bound = (6 / (256 + 20))**0.5
+    assert head.fc.bias is None and head.fc.weight.abs().max() <= bound
+    assert head.fc.weight.abs().max() > 0.8 * bound
+
+    feats = (torch.randn(3, 256, 5, 7), )
+    labels = [[0, 4], [19], [2, 3, 7]]
+    target = torch.zeros(3, 20)
+    for i, ls in enumerate(labels):
+        target[i, ls] = 1
+    head.eval()
+    loss = head.loss(feats,
+                     [DataSample().set_gt_label(ls) for ls in labels])['loss']
+    logits = head(feats)
+    assert torch.allclose(
+        logits,
+        F.conv2d(F.avg_pool2d(feats[0], (5, 7)), head.fc.weight).flatten(1))
+    expected = F.multilabel_soft_margin_loss(logits, target)
+    assert torch.allclose(loss, expected, rtol=1e-6)
+    assert torch.equal(
+        head.cams(feats), F.relu(F.conv2d(feats[0], head.fc.weight)))
+
+    model.train()
+    backbone = model.backbone
+    frozen = [backbone.conv1a, backbone.level2]
+    assert all(not p.requires_grad for m in frozen for p in m.parameters())
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bns and all(not m.training for m in bns)
+    assert all(not p.requires_grad for m in bns for p in m.parameters())
+    assert backbone.level3[0].conv1.weight.requires_grad
+
+    optim = build_optim_wrapper(model, cfg.optim_wrapper).optimizer
+    lrs = {}
+    for group in optim.param_groups:
+        for p in group['params']:
+            if p.requires_grad:
+                lrs[p] = (group['lr'], group['weight_decay'],
+                          group['momentum'])
+    assert lrs[head.fc.weight] == (1.0, 5e-4, 0.9)
+    assert lrs[backbone.level7[0].conv3.weight] == (0.1, 5e-4, 0.9)
+    assert len(lrs) == sum(p.requires_grad for p in model.parameters())
+
+
+# --------------------------------------------------------------------------
+# import of PSA classifier files
+# --------------------------------------------------------------------------
+def test_psa_classifier_import(psa_checkpoint, tiny_config):
+    from mmpretrain.registry import MODELS
+    from mmrn38.converters import convert_rn38_weights
+    net, src, dst = psa_checkpoint
+    checkpoint = torch.load(dst, weights_only=True)
+    assert checkpoint['meta']['task'] == 'cam'
+    state = checkpoint['state_dict']
+    assert torch.equal(state['head.fc.weight'], net.fc8.weight)
+    assert torch.equal(state['backbone.level7.0.conv2.weight'],
+                       net.b7.conv_branch2b1.weight)
+    # the config's model takes it strictly, CAM head included
+    cfg = Config.fromfile(tiny_config)
+    model = MODELS.build(cfg.model)
+    model.load_state_dict(state, strict=True)
+    # PSA's released res38_cls.pth (torch 0.3): no num_batches_tracked
+    released = {
+        k: v
+        for k, v in net.state_dict().items()
+        if not k.endswith('num_batches_tracked')
+    }
+    path = osp.join(osp.dirname(src), 'released_res38_cls.pth')
+    torch.save(released, path)
+    conversion = convert_rn38_weights(path)
+    assert all(
+        torch.equal(conversion.checkpoint['state_dict'][k], v)
+        for k, v in state.items() if not k.endswith('num_batches_tracked'))
+    # --task cls still gives mmpretrain's LinearClsHead
+    cls = convert_rn38_weights(path, task='cls').checkpoint['state_dict']
+    assert cls['head.fc.weight'].shape == (20, 256)
+
+
+# --------------------------------------------------------------------------
+# CAMs: tools/wsss/make_cams.py against PSA's procedure
+# --------------------------------------------------------------------------
+def test_make_cams_matches_psa(psa_checkpoint, tiny_config, voc_root,
+                               tmp_path):
+    net, _, dst = psa_checkpoint
+    out_cam, out_pred = tmp_path / 'cam', tmp_path / 'pred'
+    make_cams = load_tool('wsss/make_cams.py')
+    assert make_cams.main([
+        tiny_config, dst, '--data-root', voc_root, '--split', 'odd',
+        '--out-cam', str(out_cam), '--out-pred', str(out_pred), '--device',
+        'cpu'
+    ]) == 0
+    for name, ((h, w), classes) in IMAGES.items():
+        labels = np.zeros(20, np.float32)
+        labels[[c - 1 for c in classes]] = 1
+        image = Image.open(osp.join(voc_root, 'JPEGImages',
+                                    f'{name}.jpg')).convert('RGB')
+        expected = psa_cams(net, image, labels)
+        cams = np.load(out_cam / f'{name}.npy', allow_pickle=True).item()
+        assert sorted(cams) == sorted(expected) == [c - 1 for c in classes]
+        for c, cam in cams.items():
+            assert cam.dtype == np.float32 and cam.shape == (h, w)
+            assert np.abs(cam - expected[c]).max() <= 1e-3, (name, c)
+            assert cam.max() > 0.99
+        # PSA's pseudo-labels with background score 0.2
+        stack = np.zeros((21, h, w), np.float32)
+        stack[0] = 0.2
+        for c, cam in expected.items():
+            stack[c + 1] = cam
+        pred = np.asarray(Image.open(out_pred / f'{name}.png'))
+        agree = (pred == stack.argmax(0)).mean()
+        assert agree > 0.99, name
+
+
+def test_make_cams_bad_input(psa_checkpoint, tiny_config, voc_root,
+                             tmp_path, capsys):
+    _, _, dst = psa_checkpoint
+    make_cams = load_tool('wsss/make_cams.py')
+    out = tmp_path / 'cams'
+    args = [tiny_config, dst, '--data-root', voc_root, '--out-cam',
+            str(out), '--device', 'cpu']
+    assert make_cams.main(args + ['--split', 'nope']) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('make_cams: error: no split list')
+    assert len(err.splitlines()) == 1
+    # a checkpoint of another model
+    other = write_config(
+        tmp_path / 'wide.py', 'wsss/rn38_voc_cls.py', '''
+        model = dict(backbone=dict(width=1 / 8, init_cfg=None),
+                     head=dict(in_channels=512))
+        ''')
+    assert make_cams.main([other, dst, '--data-root', voc_root, '--split',
+                           'odd', '--out-cam', str(out)]) == 1
+    assert 'does not fit' in capsys.readouterr().err
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------
+# evaluation
+# --------------------------------------------------------------------------
+def test_eval_cams(voc_root, tmp_path, capsys):
+    from mmrn38.wsss.evaluation import evaluate_cams
+    cam_dir = tmp_path / 'cams'
+    cam_dir.mkdir()
+    background = valid = 0
+    for name in IMAGES:
+        mask = np.asarray(
+            Image.open(osp.join(voc_root, 'SegmentationClassAug',
+                                f'{name}.png')))
+        background += (mask == 0).sum()
+        valid += (mask != 255).sum()
+        # perfect maps at 0.6 on their class, 0.3 elsewhere on one class
+        cams = {}
+        for cls in np.unique(mask[(mask > 0) & (mask < 255)]):
+            cams[int(cls) - 1] = np.where(mask == cls, 0.6,
+                                          0.).astype(np.float32)
+        first = min(cams)
+        cams[first] = np.where(mask == first + 1, 0.6,
+                               0.3).astype(np.float32)
+        np.save(cam_dir / f'{name}.npy', cams)
+    sweep = evaluate_cams(voc_root, 'odd', str(cam_dir), 21,
+                          [0.2, 0.4, 0.7], progress=False)
+    assert sweep.best == 1 and sweep.miou[1] == pytest.approx(100)
+    # all background: IoU 0 for the 6 classes present
+    assert sweep.miou[2] == pytest.approx(100 * background / valid / 7)
+    assert sweep.miou[0] < 100
+    assert np.isnan(sweep.iou[1][2])  # class 2 nowhere
+    eval_cams = load_tool('wsss/eval_cams.py')
+    assert eval_cams.main(['--data-root', voc_root, '--split', 'odd',
+                           '--cam-dir', str(cam_dir), '--thresholds', '0.2',
+                           '0.4']) == 0
+    out = capsys.readouterr().out
+    assert 'best background threshold 0.40: mIoU 100.00 %' in out
+    os.remove(cam_dir / '2007_000002.npy')
+    assert eval_cams.main(['--data-root', voc_root, '--split', 'odd',
+                           '--cam-dir', str(cam_dir)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f'eval_cams: error: 1 of the 3 images of odd have no CAM '
+                   f'file in {cam_dir} (e.g. 2007_000002.npy)')
+
+
+# --------------------------------------------------------------------------
+# the config through tools/train.py
+# --------------------------------------------------------------------------
+def test_config_trains_with_tools_train(voc_root, tmp_path):
+    """configs/wsss/rn38_voc_cls.py on generated VOC-layout data, changed
+    only in paths, sizes of network and run; the checkpoint it saves makes
+    CAMs."""
+    from mmrn38.datasets.synthetic import write_voc
+    data_root = write_voc(
+        str(tmp_path / 'data'), splits=dict(train=8, val=2), size=(48, 48))
+    config = write_config(
+        tmp_path / 'train_cls.py', 'wsss/rn38_voc_cls.py', f'''
+        data_root = {data_root!r}
+        model = dict(
+            backbone=dict(width=1 / 16, init_cfg=None),
+            head=dict(in_channels=256))
+        train_dataloader = dict(
+            batch_size=4, num_workers=0, persistent_workers=False,
+            dataset=dict(data_root=data_root))
+        val_dataloader = dict(
+            batch_size=2, num_workers=0, persistent_workers=False,
+            dataset=dict(data_root=data_root))
+        test_dataloader = val_dataloader
+        train_cfg = dict(max_epochs=1)
+        param_scheduler = dict(end=1)
+        ''')
+    work_dir = tmp_path / 'work'
+    proc = run_tool('train.py', config, '--work-dir', work_dir)
+    assert 'Epoch(train) [1][2/2]' in proc.stdout
+    assert 'multi-label/f1-score' in proc.stdout
+    checkpoint = work_dir / 'epoch_1.pth'
+    assert checkpoint.is_file()
+    proc = run_tool('wsss/make_cams.py', config, checkpoint, '--data-root',
+                    data_root, '--split', 'val', '--out-cam',
+                    tmp_path / 'cams', '--scales', '1.0', '--device', 'cpu')
+    assert '2 images of val' in proc.stdout
+    assert len(os.listdir(tmp_path / 'cams')) == 2
