@@ -2,7 +2,9 @@
 
 ``import mmrn38`` (or ``custom_imports=dict(imports=['mmrn38'])`` in a
 config) registers the ``ResNet38`` backbone in mmseg's and mmpretrain's model
-registries and the ``WiderHead`` decode head in mmseg's, and lets
+registries, the ``WiderHead`` decode head in mmseg's and the original
+release's test procedure (``OriginalEncoderDecoder``, ``OriginalTTAModel``,
+the ``PILResizeEdge`` / ``CeilCenterCrop`` transforms), and lets
 checkpoints saved by mmengine load with torch's safe ``weights_only`` loader.
 """
 from .utils.safe_globals import register_checkpoint_safe_globals
@@ -11,5 +13,12 @@ from .version import __version__
 register_checkpoint_safe_globals()
 
 from .models import ResNet38, WiderHead  # noqa: E402
+# the original release's test protocols (configs/original/)
+from .datasets.transforms import CeilCenterCrop, PILResizeEdge  # noqa: E402
+from .models.segmentors import (OriginalEncoderDecoder,  # noqa: E402
+                                OriginalTTAModel)
 
-__all__ = ['__version__', 'ResNet38', 'WiderHead']
+__all__ = [
+    '__version__', 'ResNet38', 'WiderHead', 'OriginalEncoderDecoder',
+    'OriginalTTAModel', 'PILResizeEdge', 'CeilCenterCrop'
+]

@@ -149,64 +149,6 @@ model = dict(
     assert 0 <= last_miou(log) <= 100
 
 
-ORIGINAL_CASES = {
-    'original/rn38_voc_original.py': (
-        lambda root: write_voc(root, dict(train=2, val=2)), 21),
-    'original/rn38_cityscapes_original.py': (
-        lambda root: write_cityscapes(root), 19),
-    'original/rn38_ade20k_original.py': (lambda root: write_ade20k(root), 150),
-}
-
-
-def random_seg_checkpoint(path, config, opts):
-    """A checkpoint of the (shrunk) model of ``config``, random weights."""
-    import torch
-    from mmengine.registry import DefaultScope
-    from mmseg.registry import MODELS
-    from mmseg.utils import register_all_modules
-
-    import mmrn38  # noqa: F401
-    register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(opts)
-    # the mmseg scope, as the test tool sets it, for this build only: a
-    # process-wide default scope would redirect later tests' mmpretrain builds
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        model = MODELS.build(cfg.model)
-    torch.save({'state_dict': model.state_dict()}, path)
-    return path
-
-
-@pytest.mark.parametrize('config', sorted(ORIGINAL_CASES))
-def test_original_protocol_config_tests(config, tmp_path):
-    """The configs of the released models' test protocols evaluate a
-    checkpoint with the flip --tta. The VOC one gets real MXNet weights:
-    the ``a1_s8_seg2_div16`` reference file (the released VOC model's names
-    and layout, channels / 16) converted by the CLI."""
-    path = osp.join(REPO, 'configs', config)
-    write_data, num_classes = ORIGINAL_CASES[config]
-    data_root = write_data(str(tmp_path))
-    opts = size_and_path_overrides(Config.fromfile(path), data_root)
-    opts.update({
-        'model.decode_head.in_channels': 256,
-        'model.decode_head.channels': 32,
-    })
-    assert Config.fromfile(path).model.decode_head.num_classes == num_classes
-    ckpt = str(tmp_path / 'weights.pth')
-    if 'voc' in config:
-        src = osp.join(REPO, 'tests', 'data', 'mxnet',
-                       'a1_s8_seg2_div16.params')
-        run_tool(osp.join('model_converters', 'rn38_to_mm.py'), src, ckpt,
-                 '--num-classes', num_classes)
-    else:
-        random_seg_checkpoint(ckpt, path, opts)
-    tested = run_tool('test.py', path, ckpt, '--tta', '--work-dir',
-                      tmp_path / 'work', *as_args(opts)).stdout
-    assert 'SegTTAModel' in tested
-    assert 'aAcc' in tested
-    assert 0 <= last_miou(tested) <= 100
-
-
 def test_model_index_lists_configs_and_reported_numbers():
     """model-index.yml -> configs/metafile.yaml: every config exists and
     loads, and every number stands in configs/README.md too."""

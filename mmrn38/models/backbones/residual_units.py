@@ -142,11 +142,11 @@ class PreActUnit(nn.Module):
         stride (int): Stride of the unit (applied by the strided conv of the
             residual branch and by the projection shortcut).
         pool (dict, optional): Model A: a 3x3 max-pool before the unit,
-            ``dict(stride=s, dilation=d)`` (padding ``d``), instead of a
-            strided conv; ``stride`` must be 1 then. ademxapp's pools are
-            3x3/2 with padding 1; at a level that trades its stride for
-            dilation the pool keeps stride 1 and takes the dilation of the
-            level before.
+            ``dict(stride=s, dilation=d, padding=p)`` (floor rounding),
+            instead of a strided conv; ``stride`` must be 1 then. ademxapp's
+            pools are 3x3/2 with padding 1 (0 in its "caffe" style); at a
+            level that trades its stride for dilation the pool keeps stride
+            1 and takes the dilation of the level before, padded by it.
         norm_cfg (dict): Config of the norm layers.
         conv_cfg (dict, optional): Config of the conv layers.
         memory_lean (bool): While gradients are recorded, run every
@@ -177,7 +177,7 @@ class PreActUnit(nn.Module):
         # explicit -inf padding: max_pool2d refuses a padding above half
         # the kernel, which a dilated pool needs
         self.pool = None if pool is None else nn.Sequential(
-            nn.ConstantPad2d(pool['dilation'], float('-inf')),
+            nn.ConstantPad2d(pool['padding'], float('-inf')),
             nn.MaxPool2d(
                 kernel_size=3,
                 stride=pool['stride'],

@@ -86,6 +86,11 @@ class ResNet38(BaseModule):
             5 = level 7 after ``bn7`` + ReLU.
         dropouts (Sequence[float]): Dropout probability before the last 1x1
             conv of each bottleneck unit (6a, 7a); the paper uses 0.3, 0.5.
+        pool_padding (int): Padding of Model A's 3x3/2 max-pools: 1 (MXNet
+            1.x, default) or 0 with floor rounding, as ademxapp's
+            ``--pool-top-infer-style caffe`` builds them to evaluate the
+            released Model A. Pools made stride 1 by dilation keep a padding
+            of their dilation either way, as in ademxapp.
         dropout_layout (str): ``'original'`` (default): element-wise dropout
             before the last 1x1 conv of 6a / 7a, as the paper; ``'psa'``:
             channel dropout (``Dropout2d``) before both the 3x3 and the last
@@ -147,6 +152,7 @@ class ResNet38(BaseModule):
                  in_channels: int = 3,
                  out_indices: Sequence[int] = (5, ),
                  dropouts: Sequence[float] = (0.3, 0.5),
+                 pool_padding: int = 1,
                  dropout_layout: str = 'original',
                  norm_cfg: dict = dict(
                      type='BN', eps=1.001e-5, requires_grad=True),
@@ -178,6 +184,12 @@ class ResNet38(BaseModule):
         if dropout_layout not in ('original', 'psa'):
             raise ValueError(f'dropout_layout must be "original" or "psa", '
                              f'got {dropout_layout!r}')
+        if pool_padding not in (0, 1):
+            raise ValueError(f'pool_padding must be 0 or 1, got '
+                             f'{pool_padding!r}')
+        if pool_padding != 1 and settings['downsample'] != 'pool':
+            raise ValueError('pool_padding applies to an arch that '
+                             'down-samples by pools (Model A)')
         init_cfg = self._resolve_init_cfg(pretrained, init_cfg)
         super().__init__(init_cfg=init_cfg)
 
@@ -224,7 +236,11 @@ class ResNet38(BaseModule):
                 first = dict(
                     stride=1,
                     first_dilation=dilation,
-                    pool=dict(stride=stride, dilation=prev_dilation))
+                    pool=dict(
+                        stride=stride,
+                        dilation=prev_dilation,
+                        padding=pool_padding if stride == 2 else
+                        prev_dilation))
             else:
                 # Model A1: the unit's first conv strides and keeps the old
                 # dilation

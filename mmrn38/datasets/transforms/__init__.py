@@ -1,0 +1,6 @@
+from .original import (CeilCenterCrop, PILResizeEdge, adaptive_filter,
+                       resize_float_map)
+
+__all__ = [
+    'PILResizeEdge', 'CeilCenterCrop', 'adaptive_filter', 'resize_float_map'
+]
