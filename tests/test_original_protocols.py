@@ -471,3 +471,32 @@ def test_segmentor_rejects_bad_test_cfg():
             with pytest.raises(ValueError, match=pattern):
                 MODELS.build(cfg)
 
+
+def test_segmentor_rejects_bad_inputs():
+    from mmseg.registry import MODELS
+    from mmseg.structures import SegDataSample
+    cfg = Config.fromfile(osp.join(CONFIGS, 'rn38_voc_original.py')).model
+    cfg.backbone.update(width=WIDTH, norm_cfg=dict(type='BN'))
+    cfg.decode_head.update(in_channels=256, channels=32,
+                           norm_cfg=dict(type='BN'))
+    cfg.test_cfg.crop_size = (24, 24)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = MODELS.build(cfg).eval()
+    inputs = torch.zeros(1, 3, 32, 32)
+
+    def sample(**meta):
+        return SegDataSample(metainfo=dict(ori_shape=(32, 32), **meta))
+
+    with torch.no_grad():
+        with pytest.raises(ValueError, match='needs the data samples'):
+            model.predict(inputs)
+        with pytest.raises(ValueError, match='does not fit the canvas'):
+            model.predict(inputs, [sample(img_shape=(32, 32))])
+        with pytest.raises(ValueError, match='horizontally only'):
+            model.predict(inputs, [
+                sample(img_shape=(20, 20), flip=True,
+                       flip_direction='vertical')
+            ])
+        labels = model.predict(inputs, [sample(img_shape=(20, 20))])
+    assert labels[0].pred_sem_seg.shape == (32, 32)
+    assert labels[0].canvas_probs.shape == (3, 3)

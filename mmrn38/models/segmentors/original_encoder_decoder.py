@@ -2,7 +2,6 @@
 ``issegm/voc.py``, ``_val_impl``) as an mmseg segmentor and TTA model."""
 from typing import List, Optional, Tuple
 
-import numpy as np
 import torch
 from mmengine.model import BaseTTAModel
 from mmengine.structures import PixelData
@@ -239,6 +238,11 @@ class OriginalTTAModel(BaseTTAModel):
         averaged, ``pred_sem_seg`` from them."""
         merged = []
         for views in data_samples_list:
+            shapes = {tuple(view.canvas_probs.shape) for view in views}
+            if len(shapes) != 1:
+                raise ValueError(f'OriginalTTAModel averages views of one '
+                                 f'scale, got canvas probabilities of '
+                                 f'shapes {sorted(shapes)}')
             probs = torch.stack([view.canvas_probs.data for view in views])
             sample = views[0]
             sample.set_data(dict(canvas_probs=PixelData(data=probs.mean(0))))
