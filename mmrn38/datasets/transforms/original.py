@@ -70,7 +70,8 @@ class PILResizeEdge(BaseTransform):
 
     Required keys: ``img`` (H, W, C) uint8. Modified keys: ``img``,
     ``img_shape``. Added keys: ``scale_factor`` (w, h ratios),
-    ``keep_ratio``.
+    ``keep_ratio``. Labels are not resized: the original protocols score
+    predictions resized back to the original image size.
 
     Args:
         scale (int): Target length of the chosen edge.
