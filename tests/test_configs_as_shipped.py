@@ -1,0 +1,122 @@
+"""Every training config in configs/ runs exactly as shipped.
+
+The only changes are the ones a user makes: data paths (a dataset generated
+in its real on-disk layout), iteration / epoch counts, ``num_workers`` and,
+for ImageNet, the batch size. Width 1, the shipped crops, pipelines, heads,
+losses and ``init_cfg=Pretrained`` from ``checkpoints/...`` (a full-size
+checkpoint at the path the config names, relative to the working directory
+the tools run in) are all as shipped. One training iteration and a
+validation each: these are the slowest tests of the suite (a width-1
+ResNet-38 step at a 512 crop), and the only ones that prove the configs.
+The shrunk runs of tests/test_configs.py test the parts (TTA, test tool).
+"""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from rn38_testing import REPO, last_miou, run_tool
+
+from mmrn38.datasets import (write_ade20k, write_cityscapes, write_context,
+                             write_imagenet, write_voc)
+
+PRETRAINED = 'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'
+SEG_CASES = {
+    'rn38_voc.py': lambda root: write_voc(root, dict(train=4, val=1)),
+    'rn38_context.py': lambda root: write_context(root, dict(train=4, val=1)),
+    'rn38_context60.py':
+    lambda root: write_context(root, dict(train=4, val=1)),
+    'rn38_cityscapes.py':
+    lambda root: write_cityscapes(root, dict(train=2, val=1)),
+    'rn38_ade20k.py':
+    lambda root: write_ade20k(root, dict(training=4, validation=1)),
+}
+CLS_CASES = ['rn38_in1k.py', 'rn38-a_in1k.py']
+
+
+@pytest.fixture(scope='module')
+def user_dir(tmp_path_factory):
+    """A working directory holding the ImageNet weights where the README
+    puts them: a freshly built width-1 Model A1 classifier (the converted
+    release has the same keys and shapes)."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+
+    root = tmp_path_factory.mktemp('user')
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'rn38_in1k.py'))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
+    (root / 'checkpoints').mkdir()
+    torch.save({'state_dict': model.state_dict(), 'meta': {}},
+               root / PRETRAINED)
+    return root
+
+
+def user_overrides(cfg, data_root):
+    """--cfg-options of a user: data paths and workers of every loader."""
+    opts = {}
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            if 'data_root' in node:
+                opts[f'{path}.data_root'] = data_root
+            for key, value in node.items():
+                walk(value, f'{path}.{key}')
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                walk(value, f'{path}.{i}')
+
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        walk(cfg[loader], loader)
+        opts[f'{loader}.num_workers'] = 0
+        opts[f'{loader}.persistent_workers'] = False
+    return opts
+
+
+def as_args(opts):
+    return ['--cfg-options'] + [f'{k}={v}' for k, v in opts.items()]
+
+
+@pytest.mark.parametrize('config', sorted(SEG_CASES))
+def test_segmentation_config_trains_as_shipped(config, user_dir, tmp_path):
+    path = osp.join(REPO, 'configs', config)
+    cfg = Config.fromfile(path)
+    assert cfg.model.backbone.init_cfg.checkpoint == PRETRAINED
+    assert cfg.model.backbone.get('width', 1.0) == 1.0
+    opts = user_overrides(cfg, SEG_CASES[config](str(tmp_path)))
+    opts.update({
+        'train_cfg.max_iters': 1,
+        'train_cfg.val_interval': 1,
+        'default_hooks.checkpoint.interval': 1,
+        'default_hooks.logger.interval': 1,
+    })
+    work_dir = tmp_path / 'work'
+    log = run_tool('train.py', path, '--work-dir', work_dir, *as_args(opts),
+                   cwd=user_dir).stdout
+    assert f'Loads checkpoint by local backend from path: {PRETRAINED}' in log
+    assert 'Iter(train) [1/1]' in log
+    assert 0 <= last_miou(log) <= 100
+    if config == 'rn38_voc.py':  # the README's test command on the result
+        tested = run_tool('test.py', path, work_dir / 'iter_1.pth',
+                          '--work-dir', work_dir / 'test', *as_args(opts),
+                          cwd=user_dir).stdout
+        assert 'mIoU' in tested
+
+
+@pytest.mark.parametrize('config', CLS_CASES)
+def test_imagenet_config_trains_as_shipped(config, tmp_path):
+    path = osp.join(REPO, 'configs', config)
+    cfg = Config.fromfile(path)
+    opts = user_overrides(cfg, write_imagenet(str(tmp_path)))
+    opts.update({
+        'train_dataloader.batch_size': 2,
+        'val_dataloader.batch_size': 2,
+        'test_dataloader.batch_size': 2,
+        'train_cfg.max_epochs': 1,
+        'default_hooks.logger.interval': 1,
+    })
+    work_dir = tmp_path / 'work'
+    log = run_tool('train.py', path, '--work-dir', work_dir,
+                   *as_args(opts)).stdout
+    assert 'Epoch(train) [1][4/4]' in log
+    assert 'accuracy/top1' in log
