@@ -307,8 +307,11 @@ class ResNet38(BaseModule):
             raise TypeError(f'pretrained must be a str or None, got '
                             f'{type(pretrained).__name__}')
         if init_cfg is None:
+            # the original's: MXNet's Xavier (gaussian, fan-in, magnitude 2)
+            # = N(0, 2 / fan_in); BN gamma 1, beta 0
             return [
-                dict(type='Kaiming', layer='Conv2d'),
+                dict(type='Kaiming', layer='Conv2d', mode='fan_in',
+                     nonlinearity='relu', distribution='normal'),
                 dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
             ]
         return init_cfg
