@@ -41,21 +41,28 @@ def test_kernel_and_dilation_configurable():
     assert head.conv.conv.dilation == (6, 6)
 
 
-def test_ohem_and_loss():
+def test_mmseg_sampler_drops_easy_pixels():
+    """With mmseg's OHEMPixelSampler the confidently right pixels get no
+    gradient (without the sampler they would); the others do."""
     head = build_head(
         sampler=dict(type='OHEMPixelSampler', thresh=0.6, min_kept=10))
-    feats = (torch.randn(2, 16, 8, 8), )
+    labels = torch.randint(0, 5, (2, 1, 16, 16))
+    easy = torch.zeros(2, 16, 16, dtype=torch.bool)
+    easy[:, :8] = True  # top half: the true class scores far above the rest
+    logits = torch.randn(2, 5, 16, 16)
+    onehot = torch.nn.functional.one_hot(labels[:, 0], 5).permute(0, 3, 1, 2)
+    logits = (logits + 20 * onehot * easy[:, None]).requires_grad_()
     samples = []
-    for _ in range(2):
-        sample = SegDataSample(metainfo=dict(img_shape=(32, 32),
-                                             pad_shape=(32, 32)))
-        sample.gt_sem_seg = PixelData(
-            data=torch.randint(0, 5, (1, 32, 32)))
+    for label in labels:
+        sample = SegDataSample(metainfo=dict(img_shape=(16, 16),
+                                             pad_shape=(16, 16)))
+        sample.gt_sem_seg = PixelData(data=label)
         samples.append(sample)
-    losses = head.loss(feats, samples, train_cfg=dict())
-    assert losses['loss_ce'] > 0
+    losses = head.loss_by_feat(logits, samples)
     losses['loss_ce'].backward()
-    assert head.conv_seg.weight.grad.abs().sum() > 0
+    grad = logits.grad.abs().sum(1)
+    assert torch.count_nonzero(grad[easy]) == 0
+    assert torch.count_nonzero(grad[~easy]) > 0.9 * (~easy).sum()
 
 
 @pytest.mark.parametrize('kwargs, message', [
