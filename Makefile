@@ -12,3 +12,10 @@ test: setup
 
 demo: setup
 	$(PYTHON) tools/demo.py
+
+# Weakly-supervised segmentation on the built-in data (README section
+# "Weakly-supervised segmentation"): CAM classifier, CAMs, pseudo-label mIoU.
+.PHONY: demo-wsss
+
+demo-wsss: setup
+	$(PYTHON) tools/wsss/demo.py

@@ -19,6 +19,7 @@ Files written (PSA's, read unchanged by PSA's, SEAM's and IRN's next steps):
   palette: ``argmax`` over a constant background score ``bg_thresh`` and
   the K normalised maps.
 """
+import copy
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -60,7 +61,7 @@ class CAMModel:
         from mmpretrain.utils import register_all_modules
         register_all_modules(init_default_scope=False)
         cfg = Config.fromfile(config) if isinstance(config, str) else config
-        model_cfg = cfg.model.copy()
+        model_cfg = copy.deepcopy(cfg.model)
         # the weights come from the checkpoint: no pretrained backbone
         model_cfg.backbone.init_cfg = None
         with DefaultScope.overwrite_default_scope('mmpretrain'):

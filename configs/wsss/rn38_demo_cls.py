@@ -1,0 +1,79 @@
+# The WSSS demo (make demo-wsss, tools/wsss/demo.py): configs/wsss/
+# rn38_voc_cls.py, PSA's CAM classifier recipe, shrunk until it trains from
+# scratch on a 2-core CPU in a few minutes, on the built-in VOC-layout
+# dataset (mmrn38.datasets.synthetic.write_voc). The classifier sees image-
+# level labels only (the classes present in each scene); the masks are
+# used only to score its CAMs.
+_base_ = ['./rn38_voc_cls.py']
+
+# What tools/wsss/demo.py generates (its own folder; the scenes of
+# configs/rn38_demo.py): 128x128 scenes of 6 object classes, differing in
+# shape, colour and texture, on textured backgrounds; 320 train, 80 held out.
+synthetic_data = dict(
+    splits=dict(train=320, val=80), size=(128, 128), num_classes=7, seed=0)
+data_root = 'data/rn38_wsss_demo/VOCdevkit/VOC2012'
+# mmrn38.datasets.synthetic.class_names(7), without the background
+metainfo = dict(classes=('plain disc', 'striped square', 'dotted triangle',
+                         'plain ring', 'checked cross', 'dotted diamond'))
+num_classes = 6
+crop_size = 128
+
+# No ImageNet weights offline: from scratch, so BN learns (statistics and
+# scale/shift, nothing frozen), and every channel count is 1/8.
+norm_cfg = dict(type='BN', eps=1e-5, requires_grad=True)
+model = dict(
+    backbone=dict(
+        width=1 / 8,
+        norm_cfg=norm_cfg,
+        norm_eval=False,
+        frozen_stages=-1,
+        init_cfg=None),
+    head=dict(num_classes=num_classes, in_channels=512))
+
+# PSA's pipeline at 1/4 of its sizes (long side 64-128 instead of 256-512,
+# 128 crops instead of 448), without the colour jitter: its hue shift would
+# blur the colour that partly tells the classes apart.
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='RandomResize',
+        scale=(crop_size, crop_size),
+        ratio_range=(0.5, 1.0),
+        keep_ratio=True,
+        backend='pillow',
+        interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(
+        type='RandomCrop',
+        crop_size=crop_size,
+        pad_if_needed=True,
+        pad_val=(104, 116, 124)),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='PackInputs'),
+]
+dataset = dict(type='VOCSegClsDataset', data_root=data_root,
+               metainfo=metainfo)
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(**dataset, split='train', pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=16,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(**dataset, split='val', pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# 15 epochs of 20 iterations, PSA's count; lr 0.1 (head 1.0), poly.
+max_epochs = 15
+param_scheduler = dict(end=max_epochs)
+train_cfg = dict(max_epochs=max_epochs, val_interval=5)
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=-1, save_last=True))
+env_cfg = dict(cudnn_benchmark=False)
+randomness = dict(seed=0)
