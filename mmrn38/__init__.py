@@ -6,6 +6,7 @@ registries, the ``WiderHead`` decode head in mmseg's and the original
 release's test procedure (``OriginalEncoderDecoder``, ``OriginalTTAModel``,
 the ``PILResizeEdge`` / ``CeilCenterCrop`` transforms), and lets
 checkpoints saved by mmengine load with torch's safe ``weights_only`` loader.
+:func:`optimize_for_inference` readies a loaded model for fast inference.
 """
 from .utils.safe_globals import register_checkpoint_safe_globals
 from .version import __version__
@@ -17,8 +18,11 @@ from .models import ResNet38, WiderHead  # noqa: E402
 from .datasets.transforms import CeilCenterCrop, PILResizeEdge  # noqa: E402
 from .models.segmentors import (OriginalEncoderDecoder,  # noqa: E402
                                 OriginalTTAModel)
+from .models.inference_optimization import \
+    optimize_for_inference  # noqa: E402
 
 __all__ = [
     '__version__', 'ResNet38', 'WiderHead', 'OriginalEncoderDecoder',
-    'OriginalTTAModel', 'PILResizeEdge', 'CeilCenterCrop'
+    'OriginalTTAModel', 'PILResizeEdge', 'CeilCenterCrop',
+    'optimize_for_inference'
 ]

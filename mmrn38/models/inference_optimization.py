@@ -1,0 +1,143 @@
+"""The inference fast path: :func:`optimize_for_inference`.
+
+What it does to a model holding ResNet-38 backbones, each step measured
+faster on CPU and exact to float32 rounding (README, "Speed and memory"):
+
+1. eval mode;
+2. every BN that directly follows a conv inside a pre-activation unit is
+   folded into that conv (``conv1 -> norm2`` and, in the bottleneck units
+   6a / 7a, ``conv2 -> norm3``) with torch's ``fuse_conv_bn_eval``; the BN
+   becomes ``nn.Identity``. The other BNs (each unit's ``norm1``, ``bn7``)
+   read a residual sum that the shortcut also reads and feed a ReLU: there
+   is no conv to fold them into;
+3. parameters in ``channels_last`` memory format (oneDNN's native layout:
+   every conv then runs without layout conversions);
+4. optionally bfloat16 autocast around the model's forward, only where
+   :func:`~mmrn38.utils.device_features.bf16_support` says the hardware
+   has native bfloat16.
+
+``mmcv.cnn.fuse_conv_bn`` is not used: it pairs a BN with the last conv
+*registered* before it in the same parent, across other children. In
+``ResNet38`` that pairs the stem conv ``conv1a`` with ``bn7`` (the six levels
+lie between them), and inside a unit it relies on ``shortcut`` being
+registered before ``conv1``.
+"""
+import logging
+from typing import List, Optional, Union
+
+import torch
+import torch.nn as nn
+from mmengine.logging import print_log
+from mmengine.model import BaseTTAModel, is_model_wrapper
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from ..utils.device_features import bf16_support
+from .backbones import PreActBottleneckUnit, ResNet38
+from .backbones.residual_units import PreActUnit
+
+
+def fold_unit_norms(unit: PreActUnit) -> int:
+    """Fold the BNs that directly follow a conv in ``unit`` (eval mode)
+    into that conv.
+
+    Returns:
+        The number of BNs folded (0 where they were already folded or keep
+        no running statistics).
+    """
+    pairs = [('conv1', 'norm2')]
+    if isinstance(unit, PreActBottleneckUnit):
+        pairs.append(('conv2', 'norm3'))
+    folded = 0
+    for conv_name, norm_name in pairs:
+        conv, norm = getattr(unit, conv_name), getattr(unit, norm_name)
+        if not isinstance(norm, _BatchNorm) or norm.running_mean is None:
+            continue
+        setattr(unit, conv_name, fuse_conv_bn_eval(conv, norm))
+        setattr(unit, norm_name, nn.Identity())
+        folded += 1
+    # memory_lean's recomputation needs the BN layers; inference keeps
+    # nothing for backward anyway
+    unit.memory_lean = False
+    return folded
+
+
+def _autocast_hooks(module: nn.Module, device_type: str):
+    """Run ``module``'s forward under bfloat16 autocast (hooks, so that the
+    model keeps its type, its ``test_step`` and its config)."""
+    active: List[torch.autocast] = []
+
+    def enter(_module, _args):
+        context = torch.autocast(device_type, dtype=torch.bfloat16)
+        context.__enter__()
+        active.append(context)
+
+    def leave(_module, _args, _output):
+        active.pop().__exit__(None, None, None)
+
+    module.register_forward_pre_hook(enter)
+    module.register_forward_hook(leave, always_call=True)
+
+
+def optimize_for_inference(model: nn.Module,
+                           bf16: Union[bool, str] = False,
+                           channels_last: bool = True,
+                           device: Optional[Union[str,
+                                                  torch.device]] = None):
+    """Make a model holding ResNet-38 backbones ready for fast inference.
+
+    Folds BN into the convs it follows, converts parameters to
+    ``channels_last`` and puts the model in eval mode (see the module
+    docstring). Float32 outputs equal the plain model's to float32 rounding.
+    The model is changed in place and can no longer be trained.
+
+    Args:
+        model (nn.Module): An mmseg segmentor, an mmpretrain classifier, a
+            TTA model around either, a model wrapper (DDP) or a bare
+            :class:`~mmrn38.models.ResNet38`, already on its device and with
+            its weights loaded.
+        bf16 (bool | str): ``True``: run the forward under bfloat16
+            autocast where the hardware has native bfloat16 (AVX512-BF16 or
+            AMX on CPU, a bf16-capable GPU), else stay in float32 and log
+            one line saying why; ``'auto'``: the same; ``False``: float32.
+            Under autocast outputs are bfloat16 and predicted classes may
+            differ from float32 on a few pixels.
+        channels_last (bool): Convert the parameters to ``channels_last``.
+        device (str | torch.device, optional): Where the model runs, for the
+            bfloat16 check (default: the device of its parameters).
+
+    Returns:
+        ``model``, in eval mode. Its attribute ``inference_bf16`` tells
+        whether bfloat16 autocast is on.
+
+    Raises:
+        ValueError: the model holds no ResNet38, or ``bf16`` is not one of
+            the values above.
+    """
+    if bf16 not in (True, False, 'auto'):
+        raise ValueError(f'bf16 must be True, False or "auto", got {bf16!r}')
+    inner = model.module if is_model_wrapper(model) else model
+    if not any(isinstance(m, ResNet38) for m in inner.modules()):
+        raise ValueError(f'optimize_for_inference: {type(inner).__name__} '
+                         f'holds no ResNet38 backbone')
+    inner.eval()
+    for unit in inner.modules():
+        if isinstance(unit, PreActUnit):
+            fold_unit_norms(unit)
+    if channels_last:
+        inner.to(memory_format=torch.channels_last)
+    use_bf16 = False
+    if bf16:
+        if device is None:
+            device = next(inner.parameters()).device
+        use_bf16, reason = bf16_support(device)
+        if use_bf16:
+            # a TTA model calls its segmentor's test_step, not its forward
+            target = inner.module if isinstance(inner,
+                                                BaseTTAModel) else inner
+            _autocast_hooks(target, torch.device(device).type)
+        else:
+            print_log(f'bfloat16 off, float32 kept: {reason}',
+                      logger='current', level=logging.WARNING)
+    inner.inference_bf16 = use_bf16
+    return model

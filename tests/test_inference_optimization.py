@@ -1,0 +1,160 @@
+"""mmrn38.optimize_for_inference: float32 outputs equal the plain model's to
+float32 rounding (segmentor, classifier, bare backbone; Model A and A1, odd
+sizes), the same labels through mmseg's inference API, and the bfloat16
+switch only where the hardware has native bfloat16. Exactness only: no
+timing here (README, "Speed and memory")."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from rn38_testing import REPO
+
+import mmrn38
+from mmrn38 import ResNet38, optimize_for_inference
+from mmrn38.utils import device_features
+
+WIDTH = 1 / 16
+
+
+def randomise_bn(model, seed=0):
+    """Non-trivial BN statistics and affine parameters, as after training
+    (fresh ones would make folding an identity)."""
+    generator = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=generator) - 0.5)
+            m.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=generator) + 0.5)
+            m.bias.data.copy_(torch.rand(n, generator=generator) - 0.5)
+    return model
+
+
+def assert_close_to(out, ref):
+    """max |out - ref| <= 1e-4 * max |ref|."""
+    assert out.dtype == ref.dtype == torch.float32
+    assert out.shape == ref.shape
+    tol = 1e-4 * ref.abs().max().item()
+    assert (out - ref).abs().max().item() <= tol
+
+
+def segmentor(arch='A1', out_stride=8, **backbone):
+    from mmseg.registry import MODELS
+    norm_cfg = dict(type='BN', eps=1.001e-5, requires_grad=True)
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='EncoderDecoder',
+        backbone=dict(type='ResNet38', arch=arch, out_stride=out_stride,
+                      width=WIDTH, norm_cfg=norm_cfg, **backbone),
+        decode_head=dict(type='WiderHead', in_channels=256, in_index=0,
+                         channels=32, num_convs=2, dilation=3,
+                         num_classes=5, norm_cfg=norm_cfg,
+                         loss_decode=dict(type='CrossEntropyLoss')),
+        train_cfg=dict(), test_cfg=dict(mode='whole')))
+    model.init_weights()
+    return randomise_bn(model)
+
+
+@pytest.mark.parametrize('arch,out_stride,size', [('A1', 8, (37, 45)),
+                                                   ('A', 16, (41, 30)),
+                                                   ('A1', 32, (33, 33))])
+def test_segmentor_logits_equal_plain(arch, out_stride, size):
+    model = segmentor(arch, out_stride).eval()
+    fast = optimize_for_inference(copy.deepcopy(model))
+    metas = [dict(img_shape=size, pad_shape=size)]
+    images = torch.randn(2, 3, *size)
+    with torch.no_grad():
+        ref = model.encode_decode(images, metas)
+        out = fast.encode_decode(images, metas)
+    assert_close_to(out, ref)
+    assert not fast.training and fast.inference_bf16 is False
+    # conv1 -> norm2 in all 17 units, conv2 -> norm3 in 6a and 7a; left:
+    # the 17 norm1 and bn7
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 37
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in fast.modules()) == 18
+
+
+def test_bare_backbone_every_output_and_memory_lean():
+    torch.manual_seed(0)
+    model = randomise_bn(ResNet38(arch='A1', width=WIDTH, memory_lean=True,
+                                  out_indices=(0, 2, 4, 5))).eval()
+    fast = optimize_for_inference(copy.deepcopy(model), channels_last=False)
+    images = torch.randn(1, 3, 29, 35)
+    # gradients on: the memory-lean stage must not run on folded units
+    refs, outs = model(images), fast(images)
+    assert len(outs) == 4
+    for out, ref in zip(outs, refs):
+        assert_close_to(out.detach(), ref.detach())
+
+
+def test_classifier_scores_equal_plain():
+    from mmpretrain.registry import MODELS
+    torch.manual_seed(0)
+    model = randomise_bn(MODELS.build(dict(
+        type='ImageClassifier',
+        backbone=dict(type='ResNet38', arch='A1', out_stride=32,
+                      width=WIDTH),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=10, in_channels=256)))
+    ).eval()
+    fast = optimize_for_inference(copy.deepcopy(model))
+    images = torch.randn(2, 3, 47, 39)
+    with torch.no_grad():
+        assert_close_to(fast(images, mode='tensor'),
+                        model(images, mode='tensor'))
+
+
+def test_labels_identical_through_mmseg_inference():
+    """The demo's model (untrained, BN statistics randomised) on generated
+    scenes, through mmseg's init_model / inference_model as tools/infer.py
+    runs it."""
+    from mmseg.apis import inference_model, init_model
+
+    from mmrn38.datasets.synthetic import render_scene
+    model = init_model(f'{REPO}/configs/rn38_demo.py', None, device='cpu')
+    randomise_bn(model).eval()
+    fast = optimize_for_inference(copy.deepcopy(model))
+    rng = np.random.default_rng(0)
+    for size in ((128, 128), (97, 131)):
+        image = render_scene(rng, size, class_ids=range(1, 7))[0]
+        bgr = np.ascontiguousarray(image[..., ::-1])
+        ref = inference_model(model, bgr)
+        out = inference_model(fast, bgr)
+        assert torch.equal(ref.pred_sem_seg.data, out.pred_sem_seg.data)
+        assert_close_to(out.seg_logits.data, ref.seg_logits.data)
+
+
+def test_bf16_only_with_native_support(monkeypatch):
+    images = torch.randn(1, 3, 33, 31)
+    monkeypatch.setattr(device_features, 'cpu_flags',
+                        lambda: ('avx2', 'avx512f', 'avx512_bf16'))
+    fast = optimize_for_inference(ResNet38(width=WIDTH), bf16=True)
+    assert fast.inference_bf16 is True
+    with torch.no_grad():
+        assert fast(images)[0].dtype == torch.bfloat16
+    # autocast ends with the forward
+    assert not torch.is_autocast_enabled('cpu')
+
+    monkeypatch.setattr(device_features, 'cpu_flags', lambda: ('avx2', ))
+    supported, reason = device_features.bf16_support('cpu')
+    assert not supported and 'avx512_bf16' in reason and 'avx2' in reason
+    fast = optimize_for_inference(ResNet38(width=WIDTH), bf16='auto')
+    assert fast.inference_bf16 is False
+    with torch.no_grad():
+        assert fast(images)[0].dtype == torch.float32
+
+
+def test_cpu_flags_read_from_cpuinfo():
+    flags = device_features.cpu_flags()
+    assert set(flags) <= set(device_features.CPU_FLAGS)
+    assert list(flags) == sorted(flags)
+
+
+def test_rejects_models_without_resnet38_and_bad_switch():
+    with pytest.raises(ValueError, match='holds no ResNet38'):
+        optimize_for_inference(nn.Sequential(nn.Conv2d(3, 3, 1)))
+    with pytest.raises(ValueError, match='bf16 must be'):
+        optimize_for_inference(ResNet38(width=WIDTH), bf16='yes')
+    assert mmrn38.optimize_for_inference is optimize_for_inference
