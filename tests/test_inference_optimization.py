@@ -158,3 +158,32 @@ def test_rejects_models_without_resnet38_and_bad_switch():
     with pytest.raises(ValueError, match='bf16 must be'):
         optimize_for_inference(ResNet38(width=WIDTH), bf16='yes')
     assert mmrn38.optimize_for_inference is optimize_for_inference
+
+
+def test_test_tool_fast_path_same_labels(tmp_path):
+    """tools/test.py --fast (the fast path through InferenceFastPathHook,
+    after the checkpoint is loaded) writes the same label maps as the plain
+    run, with a network that predicts many classes; --bf16 --tta runs."""
+    from rn38_testing import (converted_voc_fixture, read_label_maps,
+                              run_tool, tiny_voc_config)
+
+    from mmrn38.datasets import write_voc
+    data_root = write_voc(str(tmp_path / 'data'), dict(train=2, val=3),
+                          size=(64, 64))
+    cfg = tiny_voc_config(tmp_path / 'tiny_voc.py', data_root)
+    ckpt = converted_voc_fixture(tmp_path / 'fixture.pth')
+    logs = {}
+    for name, args in (('plain', []), ('fast', ['--fast']),
+                       ('bf16', ['--bf16', '--tta'])):
+        logs[name] = run_tool('test.py', cfg, ckpt, *args, '--work-dir',
+                              tmp_path / f'work_{name}', '--out',
+                              tmp_path / f'out_{name}').stdout
+    assert 'InferenceFastPathHook' in logs['fast']
+    plain = read_label_maps(tmp_path / 'out_plain')
+    fast = read_label_maps(tmp_path / 'out_fast')
+    assert list(plain) == list(fast) and len(plain) == 3
+    for name in plain:
+        np.testing.assert_array_equal(plain[name], fast[name])
+    assert len(np.unique(np.concatenate(
+        [p.ravel() for p in plain.values()]))) > 2
+    assert len(read_label_maps(tmp_path / 'out_bf16')) == 3

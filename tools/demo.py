@@ -53,9 +53,15 @@ def main():
           f'mAcc {plain["mAcc"]:.2f}; per-class table above)\n'
           f'mIoU with TTA:   {tta["mIoU"]:.2f} %  (aAcc {tta["aAcc"]:.2f}, '
           f'mAcc {tta["mAcc"]:.2f})\n'
-          f'bf16 inference:  same class as float32 on '
-          f'{100 * bf16["agreement"]:.2f} % of the held-out pixels, '
-          f'{bf16["fp32_s"] / bf16["bf16_s"]:.2f}x the float32 speed\n'
+          f'fast path:       {bf16["fp32_s"] / bf16["fast_s"]:.2f}x the '
+          f'plain float32 speed, same class on '
+          f'{100 * bf16["fast_agreement"]:.2f} % of the held-out pixels\n'
+          + (f'bf16 inference:  not run, float32 kept: '
+             f'{bf16["bf16_reason"]}\n' if bf16['bf16_s'] is None else
+             f'bf16 inference:  same class as float32 on '
+             f'{100 * bf16["agreement"]:.2f} % of the held-out pixels, '
+             f'{bf16["fp32_s"] / bf16["bf16_s"]:.2f}x the plain float32 '
+             f'speed (fast path)\n') +
           f'checkpoint:      {result["checkpoint"]}\n'
           f'overlays:        {result["overlay_dir"]}/ '
           f'({len(result["overlays"])} x image | ground truth | '

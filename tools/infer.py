@@ -1,5 +1,6 @@
 """Segment images (files or folders) with a trained or converted checkpoint
-and write one overlay per image (image | prediction)."""
+and write one overlay per image (image | prediction). The model runs
+through mmrn38's inference fast path (``mmrn38.optimize_for_inference``)."""
 import argparse
 import sys
 
@@ -17,6 +18,10 @@ def parse_args():
         '--out-dir', required=True, help='folder for the overlay PNGs')
     parser.add_argument(
         '--device', default='cpu', help='device, e.g. cpu or cuda:0')
+    parser.add_argument(
+        '--bf16', action='store_true',
+        help='bfloat16 autocast where the CPU (AVX512-BF16, AMX) or GPU has '
+        'native bfloat16; elsewhere float32, with one line saying so')
     return parser.parse_args()
 
 
@@ -24,7 +29,8 @@ def main():
     args = parse_args()
     try:
         written = infer_images(args.config, args.checkpoint, args.images,
-                               args.out_dir, device=args.device)
+                               args.out_dir, device=args.device,
+                               bf16=args.bf16)
     except InferenceError as error:
         sys.exit(f'error: {error}')
     print(f'\nwrote {len(written)} overlays to {args.out_dir}')

@@ -4,6 +4,7 @@ import argparse
 from mmengine.config import DictAction
 
 from mmrn38.apis import build_runner, load_config, prepare_test
+from mmrn38.models.inference_optimization import use_fast_path
 
 
 def parse_args():
@@ -25,6 +26,14 @@ def parse_args():
         default='none', help='job launcher')
     parser.add_argument(
         '--tta', action='store_true', help='test-time augmentation')
+    parser.add_argument(
+        '--fast', action='store_true',
+        help='ResNet-38 inference fast path (mmrn38.optimize_for_inference: '
+        'BN folded into convs, channels_last; float32 results unchanged)')
+    parser.add_argument(
+        '--bf16', action='store_true',
+        help='the fast path under bfloat16 autocast where the CPU '
+        '(AVX512-BF16, AMX) or GPU has native bfloat16, else float32')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args()
 
@@ -36,6 +45,8 @@ def main():
     cfg = prepare_test(cfg, args.checkpoint, tta=args.tta,
                        show_dir=args.show_dir, show=args.show,
                        wait_time=args.wait_time, out=args.out)
+    if args.fast or args.bf16:
+        cfg = use_fast_path(cfg, bf16=args.bf16)
     build_runner(cfg).test()
 
 

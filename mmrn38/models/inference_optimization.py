@@ -27,8 +27,11 @@ from typing import List, Optional, Union
 
 import torch
 import torch.nn as nn
+from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import BaseTTAModel, is_model_wrapper
+from mmengine.registry import HOOKS
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
@@ -141,3 +144,28 @@ def optimize_for_inference(model: nn.Module,
                       logger='current', level=logging.WARNING)
     inner.inference_bf16 = use_bf16
     return model
+
+
+@HOOKS.register_module()
+class InferenceFastPathHook(Hook):
+    """Apply :func:`optimize_for_inference` to the Runner's model before
+    testing, after the checkpoint is loaded (``tools/test.py --fast``).
+
+    Args:
+        bf16 (bool): Passed on to :func:`optimize_for_inference`.
+    """
+
+    def __init__(self, bf16: bool = False):
+        self.bf16 = bf16
+
+    def before_test(self, runner):
+        optimize_for_inference(runner.model, bf16=self.bf16)
+
+
+def use_fast_path(cfg: Config, bf16: bool = False) -> Config:
+    """Add :class:`InferenceFastPathHook` to a test config's
+    ``custom_hooks``."""
+    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+        dict(type='InferenceFastPathHook', bf16=bf16)
+    ]
+    return cfg
