@@ -1,49 +1,73 @@
-"""tools/benchmark.py on tiny networks: every figure is measured, the
-table and the JSON report agree, and the memory-lean mode needs less
-training memory than the plain one."""
+"""tools/analysis_tools/benchmark.py on tiny networks: every figure is
+measured, the table (titled with the CPU flags) and the JSON report agree,
+the plain port does the project's arithmetic, and the memory-lean mode needs
+less training memory than the plain one."""
 import json
 
+import torch
 from rn38_testing import run_tool
 
-from mmrn38.utils.benchmark import CASES, BenchmarkSettings, build_segmentor
+from mmrn38.benchmark import CASES, BenchmarkSettings, CaseRunner
+from mmrn38.utils.device_features import cpu_flags
 
 
 def test_benchmark_tool_reports_every_case(tmp_path):
     report_file = tmp_path / 'report.json'
-    cases = ['rn38-os8', 'rn38-os8-lean', 'r50-d8']
-    proc = run_tool('benchmark.py', '--cases', *cases, '--size', 48, 40,
-                    '--width', 0.0625, '--repeats', 1, '--warmup', 0,
-                    '--bf16', '--json', report_file)
+    cases = ['rn38-os8', 'plain-port', 'rn38-os8-fast', 'rn38-os8-lean',
+             'r50-d8']
+    proc = run_tool('analysis_tools/benchmark.py', '--cases', *cases,
+                    '--size', 48, 40, '--width', 0.0625, '--repeats', 1,
+                    '--warmup', 0, '--bf16', '--json', report_file)
     report = json.loads(report_file.read_text())
     assert report['settings']['size'] == [48, 40]
+    assert report['machine']['cpu_flags'] == list(cpu_flags())
     results = {r['case']: r for r in report['results']}
     assert list(results) == cases
     for result in results.values():
-        for key in ('params', 'flops', 'infer_s', 'infer_bf16_s', 'train_s',
-                    'peak_bytes', 'peak_rss_bytes'):
+        keys = ('params', 'flops', 'infer_s', 'infer_bf16_s')
+        if result['case'] != 'rn38-os8-fast':  # inference only
+            keys += ('train_s', 'peak_bytes', 'peak_rss_bytes')
+        for key in keys:
             assert result[key] > 0, (result['case'], key)
         assert 0 <= result['bf16_agreement'] <= 1
     plain, lean = results['rn38-os8'], results['rn38-os8-lean']
     # the same network: same parameters and forward arithmetic
-    assert plain['params'] == lean['params']
-    assert plain['flops'] == lean['flops']
+    for other in (lean, results['plain-port'], results['rn38-os8-fast']):
+        assert other['flops'] == plain['flops'], other['case']
+    assert lean['params'] == plain['params']
+    assert results['plain-port']['params'] == plain['params']
     assert lean['peak_bytes'] < plain['peak_bytes']
-    # one table row per case, with ratios to the first
+    # one table row per case, with ratios to the first; the CPU flags in
+    # the title
     rows = [line for line in proc.stdout.splitlines()
-            if line.startswith('| rn38') or line.startswith('| r50')]
+            if line.startswith(('| rn38', '| r50', '| plain'))]
     assert [row.split('|')[1].strip() for row in rows] == cases
     assert '(1.00x)' in rows[0]
+    assert f'CPU flags: {" ".join(cpu_flags()) or "unknown"}' in proc.stdout
 
 
 def test_every_case_builds_and_segments():
-    """Each case is an mmseg EncoderDecoder whose head reads the last
-    features of its backbone, and predicts at input size."""
-    import torch
+    """Each case predicts at input size; the mmseg ones are EncoderDecoders
+    whose head reads the last features of their backbone."""
     settings = BenchmarkSettings(width=0.0625, num_classes=5)
-    for name in CASES:
-        model = build_segmentor(CASES[name], settings).eval()
+    for name, case in CASES.items():
+        runner = CaseRunner(case, settings)
+        runner.model.eval()
         with torch.no_grad():
-            logits = model.encode_decode(
+            logits = runner.infer(
                 torch.randn(1, 3, 33, 40),
                 [dict(img_shape=(33, 40), pad_shape=(33, 40))])
         assert logits.shape == (1, 5, 33, 40), name
+
+
+def test_plain_port_has_the_projects_parameters():
+    """The transcription is the rn38-os8 network: the same parameter shapes
+    in the same order (state dicts differ in names only)."""
+    settings = BenchmarkSettings(width=0.0625)
+    ours = CaseRunner(CASES['rn38-os8'], settings).model
+    port = CaseRunner(CASES['plain-port'], settings).model
+
+    def shapes(model):
+        return sorted(tuple(p.shape) for p in model.parameters())
+
+    assert shapes(port) == shapes(ours)

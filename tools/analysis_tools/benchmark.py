@@ -1,25 +1,31 @@
-"""Speed and memory of ResNet-38 against mmseg's ResNet-D8 networks.
+"""Speed and memory of ResNet-38 against its plain PyTorch port, its
+inference fast path and mmseg's ResNet-D8 networks.
 
-Runs the cases (each in a fresh process), prints a Markdown table with each
-figure's ratio to the reference case, and optionally writes the report as
-JSON. See ``mmrn38/utils/benchmark.py`` for what is measured and how.
+Runs the cases (each in a fresh process, then their inference interleaved
+in one more), prints a Markdown table with each figure's ratio to the
+reference case, titled with the machine's CPU flags and load, and
+optionally writes the report as JSON. See ``mmrn38/benchmark/`` for what is
+measured and how.
 
 Examples::
 
-    python tools/benchmark.py --size 512 --json work_dirs/benchmark.json
-    python tools/benchmark.py --cases rn38-os8 rn38-os8-lean --size 256 \\
-        --repeats 5 --bf16 --channels-last
-    python tools/benchmark.py --device cuda --batch 8 --amp
+    python tools/analysis_tools/benchmark.py --size 512 \\
+        --json work_dirs/benchmark.json
+    python tools/analysis_tools/benchmark.py --cases plain-port rn38-os8 \\
+        rn38-os8-fast --size 256 --repeats 5 --bf16
+    python tools/analysis_tools/benchmark.py --device cuda --batch 8 --amp
 """
 import argparse
 
-from mmrn38.utils.benchmark import (CASES, BenchmarkSettings, dump_json,
-                                    format_table, run_benchmark)
+from mmrn38.benchmark import (CASES, BenchmarkSettings, dump_json,
+                              format_table, run_benchmark)
+from mmrn38.utils.device_features import bf16_support
 
 
 def parse_args():
     parser = argparse.ArgumentParser(
-        description='Benchmark ResNet-38 against mmseg ResNet-D8 networks')
+        description='Benchmark ResNet-38 against its plain port, its fast '
+        'path and mmseg ResNet-D8 networks')
     parser.add_argument(
         '--cases', nargs='+', choices=list(CASES), default=list(CASES),
         help='cases to run, in this order (default: all)')
@@ -79,6 +85,10 @@ def main():
         train_bn=args.train_bn,
         width=args.width,
         num_classes=args.num_classes)
+    if args.bf16:
+        supported, reason = bf16_support(args.device)
+        if not supported:
+            print(f'warning: --bf16 times the slow path: {reason}')
     report = run_benchmark(args.cases, settings)
     print()
     print(format_table(report, args.reference))

@@ -1,0 +1,233 @@
+"""What the benchmark runs: the cases and how each is built.
+
+A case is a segmentation network: a backbone and, on its last features, the
+paper's "2 conv" head (3x3 dilation-12 conv to 512 channels + ReLU, 3x3
+dilation-12 classifier, cross-entropy), the same head on every backbone so
+that the backbones are what differs. Most cases are mmseg
+``EncoderDecoder`` models built through mmseg's registry with
+:class:`~mmrn38.models.WiderHead`; BN layers are plain ``BN``, frozen
+(``norm_eval=True``, this project's segmentation configs) unless
+``train_bn``. The ResNet-38 cases follow
+``configs/_base_/models/rn38_a1_s8_wider.py`` (dropout 0.3 / 0.5 in units
+6a / 7a, no OHEM); the ResNet-D8 ones mmseg's ``fcn_r50-d8.py`` backbone.
+Two more: ``plain-port``, a plain PyTorch transcription of the same
+ResNet-38 network (:mod:`.plain_port`), and ``rn38-os8-fast``, the
+``rn38-os8`` segmentor through :func:`~mmrn38.optimize_for_inference`
+(inference only).
+"""
+import dataclasses
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from mmrn38.models.backbones import scaled_channels
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkCase:
+    """A network to benchmark.
+
+    Args:
+        description (str): What the case is, for the table.
+        backbone (dict, optional): The backbone's config (``BN`` layers;
+            the benchmark sets ``norm_cfg`` and ``norm_eval``); None for the
+            plain port.
+        out_channels (int): Channels of its last features at width 1.
+        width_keys (tuple[str]): Backbone arguments that scale with
+            ``width`` (``'width'`` for ResNet38, channel counts for mmseg's
+            ResNets).
+        fast (bool): Run through :func:`~mmrn38.optimize_for_inference`
+            (inference only: no training figures).
+    """
+    description: str
+    backbone: Optional[dict] = None
+    out_channels: int = 4096
+    width_keys: Tuple[str, ...] = ('width', )
+    fast: bool = False
+
+    @property
+    def trains(self) -> bool:
+        return not self.fast
+
+
+def _resnet38(description_extra='', fast=False, **kwargs) -> BenchmarkCase:
+    options = ', '.join(f'{k}={v}' for k, v in kwargs.items()
+                        if k != 'out_stride')
+    return BenchmarkCase(
+        description=f'ResNet-38 A1, OS {kwargs["out_stride"]}' +
+        (f', {options}' if options else '') + description_extra,
+        backbone=dict(
+            type='ResNet38',
+            arch='A1',
+            out_indices=(5, ),
+            dropouts=(0.3, 0.5),
+            **kwargs),
+        fast=fast)
+
+
+def _resnet_d8(depth: int) -> BenchmarkCase:
+    return BenchmarkCase(
+        description=f'mmseg ResNetV1c-{depth}-D8',
+        backbone=dict(
+            type='ResNetV1c',
+            depth=depth,
+            num_stages=4,
+            out_indices=(3, ),
+            dilations=(1, 1, 2, 4),
+            strides=(1, 2, 1, 1),
+            style='pytorch',
+            contract_dilation=True),
+        out_channels=2048,
+        width_keys=('stem_channels', 'base_channels'))
+
+
+CASES: Dict[str, BenchmarkCase] = {
+    'rn38-os8': _resnet38(out_stride=8),
+    'plain-port': BenchmarkCase(
+        description='ResNet-38 A1, OS 8, plain PyTorch transcription'),
+    'rn38-os8-fast': _resnet38(
+        ', optimize_for_inference', fast=True, out_stride=8),
+    'rn38-os8-lean': _resnet38(out_stride=8, memory_lean=True),
+    'rn38-os8-cp': _resnet38(out_stride=8, with_cp=True),
+    'rn38-os8-lean-cp': _resnet38(out_stride=8, memory_lean=True,
+                                  with_cp=True),
+    'rn38-os16': _resnet38(out_stride=16),
+    'r101-d8': _resnet_d8(101),
+    'r50-d8': _resnet_d8(50),
+}
+"""The cases by name; ``rn38-os8`` is the default reference."""
+
+HEAD_CHANNELS = 512  # WiderHead's conv6a
+STEM_CHANNELS = 64  # ResNetV1c's stem and base channels at width 1
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkSettings:
+    """How to run the cases.
+
+    Args:
+        size (tuple[int, int]): Input height and width.
+        batch (int): Images per batch.
+        repeats (int): Timed runs; the median is reported.
+        warmup (int): Untimed runs before them.
+        device (str): ``'cpu'`` or ``'cuda'`` (or ``'cuda:1'`` ...).
+        bf16 (bool): Also time bfloat16-autocast inference.
+        channels_last (bool): Model and inputs in ``channels_last`` format.
+        amp (bool): Train through ``AmpOptimWrapper`` (float16 autocast and
+            loss scaling on CUDA, bfloat16 autocast on CPU).
+        train_bn (bool): Train BN layers (``norm_eval=False``) instead of
+            freezing them.
+        width (float): Multiplier of every channel count (tests use 1/16).
+        num_classes (int): Classes of the head.
+    """
+    size: Tuple[int, int] = (512, 512)
+    batch: int = 1
+    repeats: int = 3
+    warmup: int = 1
+    device: str = 'cpu'
+    bf16: bool = False
+    channels_last: bool = False
+    amp: bool = False
+    train_bn: bool = False
+    width: float = 1.0
+    num_classes: int = 21
+
+
+def segmentor_config(case: BenchmarkCase,
+                     settings: BenchmarkSettings) -> dict:
+    """The mmseg ``EncoderDecoder`` config of ``case``."""
+
+    def scale(channels):
+        return scaled_channels(channels, settings.width)
+
+    norm_cfg = dict(type='BN', requires_grad=True)
+    backbone = dict(case.backbone, norm_cfg=norm_cfg,
+                    norm_eval=not settings.train_bn)
+    for key in case.width_keys:
+        backbone[key] = settings.width if key == 'width' else scale(
+            STEM_CHANNELS)
+    if backbone['type'] == 'ResNet38':
+        backbone['norm_cfg'] = dict(norm_cfg, eps=1.001e-5)
+    return dict(
+        type='EncoderDecoder',
+        backbone=backbone,
+        decode_head=dict(
+            type='WiderHead',
+            in_channels=scale(case.out_channels),
+            in_index=0,
+            channels=scale(HEAD_CHANNELS),
+            num_convs=2,
+            kernel_size=3,
+            dilation=12,
+            dropout_ratio=0.0,
+            num_classes=settings.num_classes,
+            norm_cfg=norm_cfg,
+            align_corners=False,
+            loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0)),
+        train_cfg=dict(),
+        test_cfg=dict(mode='whole'))
+
+
+def build_segmentor(case: BenchmarkCase, settings: BenchmarkSettings):
+    """Build and initialise an mmseg case through ``mmseg.registry.MODELS``
+    (without the fast path)."""
+    import mmseg.models  # noqa: F401  (registers EncoderDecoder, ResNetV1c)
+    from mmengine.logging import MMLogger
+    from mmseg.registry import MODELS
+
+    import mmrn38  # noqa: F401  (registers ResNet38, WiderHead)
+
+    if case.backbone is None:
+        raise ValueError(f'{case.description} is not an mmseg segmentor')
+    # the current logger: keeps init_weights' per-parameter report quiet
+    MMLogger.get_instance('mmrn38-benchmark', log_level='WARNING')
+    model = MODELS.build(segmentor_config(case, settings))
+    model.init_weights()
+    return model
+
+
+class CaseRunner:
+    """A built case and its two calls, the same for every kind of case.
+
+    Args:
+        case (BenchmarkCase): What to build.
+        settings (BenchmarkSettings): Size, width, device, layout ...
+
+    Attributes:
+        model (nn.Module): The network, on ``settings.device``.
+    """
+
+    def __init__(self, case: BenchmarkCase, settings: BenchmarkSettings):
+        from mmrn38.benchmark.plain_port import PlainResNet38Seg
+        device = torch.device(settings.device)
+        self.plain = case.backbone is None
+        if self.plain:
+            model = PlainResNet38Seg(
+                settings.num_classes, settings.width,
+                norm_eval=not settings.train_bn)
+        else:
+            model = build_segmentor(case, settings)
+        model = model.to(device)
+        if settings.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if case.fast:
+            from mmrn38 import optimize_for_inference
+            model = optimize_for_inference(model)
+        self.model = model
+
+    def infer(self, images, metas):
+        """``(N, 3, H, W)`` images -> ``(N, num_classes, H, W)`` logits."""
+        if self.plain:
+            return self.model(images)
+        return self.model.encode_decode(images, metas)
+
+    def loss(self, images, samples):
+        """The training loss (a scalar) of images and their data samples
+        (``gt_sem_seg`` labels)."""
+        if self.plain:
+            labels = torch.cat([s.gt_sem_seg.data for s in samples])
+            return F.cross_entropy(self.model(images), labels.long(),
+                                   ignore_index=255)
+        losses = self.model.loss(images, samples)
+        return self.model.parse_losses(losses)[0]

@@ -1,0 +1,294 @@
+"""Measuring the benchmark's cases (:mod:`.cases`).
+
+:func:`run_benchmark` measures each case in a fresh process
+(:func:`measure_case`), on random images ``(batch, 3, H, W)`` and random
+labels:
+
+- ``params``: parameters of backbone and head;
+- ``flops``: forward FLOPs of one batch (``torch.utils.flop_counter``: a
+  multiply-add counts 2);
+- ``train_s``: seconds per training step (forward, loss, backward, SGD
+  step with momentum through mmengine's ``OptimWrapper``, or
+  ``AmpOptimWrapper`` with ``amp``); not for inference-only cases;
+- ``peak_bytes``: peak tensor memory of one training step beyond what was
+  allocated before it (parameters, momenta, the batch): on CUDA
+  ``max_memory_allocated`` minus ``memory_allocated`` before the step, on
+  CPU the same quantity from :class:`TensorMemoryTracker`;
+- ``peak_rss_bytes`` (CPU, Linux): the process's peak resident memory
+  during that step minus its resident memory before it (the kernel's
+  high-water mark, reset through ``/proc/self/clear_refs``), which also
+  sees memory that kernels allocate for themselves.
+
+and then times inference of all cases in one more process, interleaved
+(:func:`measure_inference`: each round runs every case once), so that the
+ratios between cases see the same machine load:
+
+- ``infer_s``: seconds per inference batch (logits at input size,
+  ``torch.no_grad``);
+- ``infer_bf16_s`` / ``bf16_agreement`` (``bf16=True``): the same under
+  ``torch.autocast(dtype=torch.bfloat16)``, and the share of pixels whose
+  argmax equals the case's float32 one.
+
+Times are medians of ``repeats`` runs (rounds) after ``warmup`` runs; the
+memory step is a separate step after the timed ones.
+"""
+import concurrent.futures
+import dataclasses
+import multiprocessing
+import os
+import platform
+import statistics
+import time
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from mmrn38.utils.device_features import cpu_flags
+from mmrn38.utils.memory_tracker import TensorMemoryTracker
+from .cases import CASES, BenchmarkSettings, CaseRunner
+
+
+def _batch(settings: BenchmarkSettings, device: torch.device):
+    """Random images (N, 3, H, W) and their data samples with random
+    labels."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    generator = torch.Generator().manual_seed(0)
+    h, w = settings.size
+    images = torch.randn(settings.batch, 3, h, w, generator=generator)
+    labels = torch.randint(0, settings.num_classes, (settings.batch, 1, h, w),
+                           generator=generator)
+    samples = []
+    for label in labels:
+        sample = SegDataSample(
+            metainfo=dict(img_shape=(h, w), pad_shape=(h, w),
+                          ori_shape=(h, w)))
+        sample.gt_sem_seg = PixelData(data=label.to(device))
+        samples.append(sample)
+    if settings.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images.to(device), samples
+
+
+def _sync(device: torch.device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def _median_seconds(fn, settings: BenchmarkSettings,
+                    device: torch.device) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` runs after ``warmup``
+    runs."""
+    times = []
+    for i in range(settings.warmup + settings.repeats):
+        _sync(device)
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        if i >= settings.warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _rss_bytes(field: str) -> int:
+    """``VmRSS`` or ``VmHWM`` (peak) of this process, in bytes."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark of this process (Linux)."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+    except OSError:
+        return False
+    return True
+
+
+def _step_memory(step, device: torch.device) -> Tuple[int, Optional[int]]:
+    """Peak tensor bytes and peak-RSS bytes of ``step()`` beyond what was
+    there before it (RSS: CPU on Linux only, else ``None``)."""
+    if device.type == 'cuda':
+        _sync(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        step()
+        _sync(device)
+        return torch.cuda.max_memory_allocated(device) - before, None
+    rss = _reset_peak_rss()
+    rss_before = _rss_bytes('VmRSS') if rss else None
+    with TensorMemoryTracker() as tracker:
+        step()
+    return tracker.peak, (_rss_bytes('VmHWM') - rss_before if rss else None)
+
+
+def _optim_wrapper(model, settings: BenchmarkSettings,
+                   device: torch.device):
+    from mmengine.optim import AmpOptimWrapper, OptimWrapper
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
+    if not settings.amp:
+        return OptimWrapper(optimizer)
+    dtype = 'float16' if device.type == 'cuda' else 'bfloat16'
+    return AmpOptimWrapper(optimizer=optimizer, dtype=dtype)
+
+
+def measure_case(name: str, settings: BenchmarkSettings) -> dict:
+    """Parameters, FLOPs, training step time and memory of case ``name``
+    of :data:`CASES`, in this process (see the module docstring)."""
+    case = CASES[name]
+    device = torch.device(settings.device)
+    torch.manual_seed(0)
+    runner = CaseRunner(case, settings)
+    model = runner.model
+    images, samples = _batch(settings, device)
+    metas = [s.metainfo for s in samples]
+    result = dict(
+        case=name,
+        description=case.description,
+        params=sum(p.numel() for p in model.parameters()))
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        runner.infer(images, metas)
+    result['flops'] = counter.get_total_flops()
+    if not case.trains:
+        return result
+
+    model.train()
+    optim_wrapper = _optim_wrapper(model, settings, device)
+
+    def train_step():
+        with optim_wrapper.optim_context(model):
+            loss = runner.loss(images, samples)
+        optim_wrapper.update_params(loss)
+
+    result['train_s'] = _median_seconds(train_step, settings, device)
+    result['peak_bytes'], result['peak_rss_bytes'] = _step_memory(
+        train_step, device)
+    return result
+
+
+def measure_inference(names: Sequence[str],
+                      settings: BenchmarkSettings) -> List[dict]:
+    """Inference times of the cases ``names``, all built in this process
+    and run interleaved: ``warmup`` + ``repeats`` rounds, each running every
+    case once (and once under bfloat16 autocast with ``settings.bf16``).
+
+    Returns:
+        One dict per case: ``infer_s`` (median seconds per batch), with
+        ``bf16`` also ``infer_bf16_s`` and ``bf16_agreement`` (share of
+        pixels whose argmax equals the case's float32 one).
+    """
+    device = torch.device(settings.device)
+    images, samples = _batch(settings, device)
+    metas = [s.metainfo for s in samples]
+    runners = []
+    for name in names:
+        torch.manual_seed(0)
+        runners.append(CaseRunner(CASES[name], settings))
+        runners[-1].model.eval()
+    modes = ['fp32'] + (['bf16'] if settings.bf16 else [])
+    times = [{mode: [] for mode in modes} for _ in runners]
+    labels = [{} for _ in runners]
+    with torch.no_grad():
+        for i in range(settings.warmup + settings.repeats):
+            for runner, case_times, case_labels in zip(runners, times,
+                                                       labels):
+                for mode in modes:
+                    with torch.autocast(device.type, dtype=torch.bfloat16,
+                                        enabled=mode == 'bf16'):
+                        _sync(device)
+                        start = time.perf_counter()
+                        logits = runner.infer(images, metas)
+                        _sync(device)
+                    if i >= settings.warmup:
+                        case_times[mode].append(time.perf_counter() - start)
+                    case_labels[mode] = logits.argmax(1)
+    results = []
+    for case_times, case_labels in zip(times, labels):
+        result = dict(infer_s=statistics.median(case_times['fp32']))
+        if settings.bf16:
+            result['infer_bf16_s'] = statistics.median(case_times['bf16'])
+            result['bf16_agreement'] = (
+                case_labels['fp32'] == case_labels['bf16']).float().mean(
+                ).item()
+        results.append(result)
+    return results
+
+
+def machine_info(device: str) -> dict:
+    """CPU model and flags (:func:`~mmrn38.utils.device_features.cpu_flags`),
+    threads, device name and library versions."""
+    import mmengine
+    import mmseg
+    cpu = platform.processor()
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(line.split(':', 1)[1].strip() for line in f
+                       if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    info = dict(
+        cpu=cpu,
+        cpu_flags=list(cpu_flags()),
+        cpu_count=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        torch=torch.__version__,
+        mmengine=mmengine.__version__,
+        mmseg=mmseg.__version__,
+        device=device)
+    if device.startswith('cuda'):
+        info['gpu'] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def run_benchmark(names: Sequence[str],
+                  settings: BenchmarkSettings,
+                  progress: bool = True) -> dict:
+    """Measure the cases ``names``: each in a fresh process in turn
+    (:func:`measure_case`), then their inference interleaved in one more
+    (:func:`measure_inference`).
+
+    Returns a report: ``settings``, ``machine`` (:func:`machine_info`),
+    ``loadavg_before`` / ``loadavg_after`` (1, 5 and 15 min load averages)
+    and ``results`` (a dict per case: :func:`measure_case`'s and
+    :func:`measure_inference`'s figures).
+    """
+    from mmengine.utils import ProgressBar
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        raise ValueError(f'unknown cases {unknown}; known: {list(CASES)}')
+    report = dict(
+        settings=dataclasses.asdict(settings),
+        machine=machine_info(settings.device),
+        loadavg_before=os.getloadavg(),
+        results=[])
+    bar = ProgressBar(len(names) + 1) if progress else None
+    # one process per job: memory and caches of one case cannot affect the
+    # next, and each peak-RSS mark starts from that case's own process
+    with concurrent.futures.ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context('spawn'),
+            max_tasks_per_child=1) as pool:
+        for name in names:
+            report['results'].append(
+                pool.submit(measure_case, name, settings).result())
+            if bar is not None:
+                bar.update()
+        timings = pool.submit(measure_inference, names, settings).result()
+        if bar is not None:
+            bar.update()
+    for result, timing in zip(report['results'], timings):
+        result.update(timing)
+    report['loadavg_after'] = os.getloadavg()
+    return report
+
+
+__all__ = ['machine_info', 'measure_case', 'measure_inference',
+           'run_benchmark']
