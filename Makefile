@@ -1,6 +1,9 @@
 # The two commands of the README. Each first makes sure the project-local
-# environment (.venv) exists; tools/setup_env.sh is a no-op when it does.
-PYTHON := .venv/bin/python
+# environment exists; tools/setup_env.sh is a no-op when it does. It lives in
+# .venv, or where MMRN38_VENV says (the variable tools/setup_env.sh reads).
+MMRN38_VENV ?= .venv
+export MMRN38_VENV
+PYTHON := $(MMRN38_VENV)/bin/python
 
 .PHONY: setup test demo
 

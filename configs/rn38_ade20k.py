@@ -10,12 +10,6 @@ _base_ = [
     './_base_/schedules/rn38_sgd_linear_80k.py',
 ]
 crop_size = (512, 512)
-pretrained_ckpt = 'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        init_cfg=dict(
-            type='Pretrained', checkpoint=pretrained_ckpt,
-            prefix='backbone.')),
     decode_head=dict(num_classes=150))
-auto_scale_lr = dict(enable=False, base_batch_size=16)

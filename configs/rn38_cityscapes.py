@@ -22,7 +22,6 @@ _base_ = [
     './_base_/schedules/rn38_sgd_linear_20k.py',
 ]
 crop_size = (504, 504)
-pretrained_ckpt = 'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
@@ -38,12 +37,7 @@ train_pipeline = [
 train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        init_cfg=dict(
-            type='Pretrained', checkpoint=pretrained_ckpt,
-            prefix='backbone.')),
     decode_head=dict(num_classes=19))
-auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 iters_per_epoch = 2975 // 16
 fixed_iters = 140 * iters_per_epoch  # 25900

@@ -11,14 +11,8 @@ _base_ = [
     './_base_/schedules/rn38_sgd_linear_40k.py',
 ]
 crop_size = (480, 480)
-pretrained_ckpt = 'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        init_cfg=dict(
-            type='Pretrained', checkpoint=pretrained_ckpt,
-            prefix='backbone.')),
-    decode_head=dict(num_classes=59),
-    # whole-image test as the original; mmseg's Context configs slide 480
-    test_cfg=dict(mode='whole'))
-auto_scale_lr = dict(enable=False, base_batch_size=16)
+    # whole-image test (the _base_'s) as the original; mmseg's Context
+    # configs slide 480
+    decode_head=dict(num_classes=59))

@@ -15,16 +15,7 @@ _base_ = [
     'mmseg::_base_/default_runtime.py',
     './_base_/schedules/rn38_sgd_linear_20k.py',
 ]
-# ImageNet-pretrained Model A1 converted from the original release with
-# tools/model_converters/rn38_to_mm.py (see README).
 crop_size = (512, 512)
-pretrained_ckpt = 'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        init_cfg=dict(
-            type='Pretrained', checkpoint=pretrained_ckpt,
-            prefix='backbone.')),
     decode_head=dict(num_classes=21))
-# lr above is for the total batch 16; scale with the real batch
-auto_scale_lr = dict(enable=False, base_batch_size=16)

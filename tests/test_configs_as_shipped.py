@@ -15,7 +15,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from rn38_testing import REPO, last_miou, run_tool
+from rn38_testing import REPO, as_args, last_miou, run_tool, user_overrides
 
 from mmrn38.datasets import (write_ade20k, write_cityscapes, write_context,
                              write_imagenet, write_voc)
@@ -50,31 +50,6 @@ def user_dir(tmp_path_factory):
     torch.save({'state_dict': model.state_dict(), 'meta': {}},
                root / PRETRAINED)
     return root
-
-
-def user_overrides(cfg, data_root):
-    """--cfg-options of a user: data paths and workers of every loader."""
-    opts = {}
-
-    def walk(node, path):
-        if isinstance(node, dict):
-            if 'data_root' in node:
-                opts[f'{path}.data_root'] = data_root
-            for key, value in node.items():
-                walk(value, f'{path}.{key}')
-        elif isinstance(node, (list, tuple)):
-            for i, value in enumerate(node):
-                walk(value, f'{path}.{i}')
-
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        walk(cfg[loader], loader)
-        opts[f'{loader}.num_workers'] = 0
-        opts[f'{loader}.persistent_workers'] = False
-    return opts
-
-
-def as_args(opts):
-    return ['--cfg-options'] + [f'{k}={v}' for k, v in opts.items()]
 
 
 @pytest.mark.parametrize('config', sorted(SEG_CASES))

@@ -10,8 +10,9 @@ import time
 
 import pytest
 import torch
-from rn38_testing import (REPO, last_miou, run_tool, tiny_voc_config,
-                          tool_command, tool_env)
+from rn38_testing import (REPO, assert_tta_changed_predictions,
+                          converted_voc_fixture, last_miou, read_label_maps,
+                          run_tool, tiny_voc_config, tool_command, tool_env)
 
 from mmrn38.datasets import write_voc
 
@@ -108,14 +109,27 @@ def test_two_processes_train_and_agree(two_process_run):
         torch.testing.assert_close(value, rank0[key], rtol=0, atol=0)
 
 
-@pytest.mark.parametrize('tta', [False, True])
-def test_dist_test_evaluates(two_process_run, tta):
-    cfg, work_dir, _ = two_process_run
-    args = ['--tta'] if tta else []
-    proc = run_tool('dist_test.sh', cfg, work_dir / 'iter_4.pth', 2,
-                    '--work-dir', work_dir / f'test{int(tta)}', *args,
-                    env=dict(PORT=free_port()))
-    assert 0 <= last_miou(proc.stdout) <= 100
+def test_dist_test_evaluates_plain_and_tta(two_process_run):
+    """Two test processes share the images: every image is predicted (the
+    plain run's mIoU is the training run's last validation, on the same
+    images and weights) and --tta changes the predictions."""
+    cfg, work_dir, train_log = two_process_run
+    log = run_tool('dist_test.sh', cfg, work_dir / 'iter_4.pth', 2,
+                   '--work-dir', work_dir / 'test',
+                   env=dict(PORT=free_port())).stdout
+    assert last_miou(log) == last_miou(train_log)
+    # a network that predicts many classes, plain and with --tta
+    ckpt = converted_voc_fixture(work_dir / 'mxnet_fixture.pth')
+    logs = {}
+    for name, args in (('plain', []), ('tta', ['--tta'])):
+        logs[name] = run_tool(
+            'dist_test.sh', cfg, ckpt, 2, *args, '--work-dir',
+            work_dir / f'test_{name}', '--out', work_dir / f'out_{name}',
+            env=dict(PORT=free_port())).stdout
+    assert 'SegTTAModel' in logs['tta']
+    assert len(read_label_maps(work_dir / 'out_plain')) == 3
+    assert_tta_changed_predictions(work_dir / 'out_plain',
+                                   work_dir / 'out_tta')
 
 
 def test_two_nodes_on_loopback(voc):

@@ -6,7 +6,9 @@ import re
 
 import pytest
 import torch
-from rn38_testing import last_miou, run_tool, tiny_voc_config
+from rn38_testing import (assert_tta_changed_predictions,
+                          converted_voc_fixture, last_miou, run_tool,
+                          tiny_voc_config)
 
 from mmrn38.datasets import write_voc
 
@@ -39,19 +41,29 @@ def test_checkpoint_loads_with_weights_only(trained):
 
 
 def test_tools_test_loads_checkpoint(trained):
-    cfg, work_dir, _ = trained
-    proc = run_tool('test.py', cfg, work_dir / 'iter_4.pth', '--work-dir',
-                    work_dir / 'test')
-    assert 'Unsupported global' not in proc.stdout
-    assert 'Load checkpoint from' in proc.stdout
-    assert 0 <= last_miou(proc.stdout) <= 100
+    cfg, work_dir, train_log = trained
+    log = run_tool('test.py', cfg, work_dir / 'iter_4.pth', '--work-dir',
+                   work_dir / 'test').stdout
+    assert 'Unsupported global' not in log
+    assert 'Load checkpoint from' in log
+    # the checkpoint's weights, not fresh ones: the same mIoU as the
+    # validation at the end of training, on the same images
+    assert last_miou(log) == last_miou(train_log)
 
 
 def test_tools_test_tta(trained):
+    """--tta runs the config's multi-scale + flip views: the predictions
+    (of a network that predicts many classes) change."""
     cfg, work_dir, _ = trained
-    proc = run_tool('test.py', cfg, work_dir / 'iter_4.pth', '--tta',
-                    '--work-dir', work_dir / 'test_tta')
-    assert 0 <= last_miou(proc.stdout) <= 100
+    ckpt = converted_voc_fixture(work_dir / 'mxnet_fixture.pth')
+    logs = {}
+    for name, args in (('plain', []), ('tta', ['--tta'])):
+        logs[name] = run_tool('test.py', cfg, ckpt, *args, '--work-dir',
+                              work_dir / f'test_{name}', '--out',
+                              work_dir / f'out_{name}').stdout
+    assert 'SegTTAModel' in logs['tta']
+    assert_tta_changed_predictions(work_dir / 'out_plain',
+                                   work_dir / 'out_tta')
 
 
 def test_resume_continues(trained, tmp_path):
@@ -76,3 +88,29 @@ def test_init_model_loads_checkpoint(trained):
     model = init_model(cfg, str(work_dir / 'iter_4.pth'), device='cpu')
     result = inference_model(model, np.zeros((40, 52, 3), np.uint8))
     assert result.pred_sem_seg.data.shape == (1, 40, 52)
+
+
+@pytest.mark.parametrize('case', ['missing_config', 'bad_option',
+                                  'missing_checkpoint', 'missing_data'])
+def test_tools_end_with_one_error_line(case, trained, tmp_path):
+    cfg, work_dir, _ = trained
+    if case == 'missing_config':
+        args = ['train.py', tmp_path / 'nope.py']
+        message = 'train.py: error: config not found'
+    elif case == 'bad_option':
+        args = ['train.py', cfg, '--cfg-options',
+                'train_dataloader.dataset.datasets.5.data_root=x']
+        message = 'train.py: error: --cfg-options do not apply'
+    elif case == 'missing_checkpoint':
+        args = ['test.py', cfg, tmp_path / 'nope.pth']
+        message = 'test.py: error: checkpoint not found'
+    else:
+        args = ['train.py', cfg, '--work-dir', tmp_path / 'w',
+                '--cfg-options', f'train_dataloader.dataset.datasets.0'
+                f'.data_root={tmp_path}/nowhere']
+        message = 'train.py: error: '
+    proc = run_tool(*args, check=False)
+    assert proc.returncode == 1
+    assert 'Traceback' not in proc.stdout
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith(message), proc.stdout[-2000:]

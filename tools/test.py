@@ -1,9 +1,11 @@
 """Test a checkpoint with an mmseg or mmpretrain config (mmseg's flags)."""
 import argparse
+import os
+import sys
 
 from mmengine.config import DictAction
 
-from mmrn38.apis import build_runner, load_config, prepare_test
+from mmrn38.apis import ConfigError, build_runner, load_config, prepare_test
 from mmrn38.models.inference_optimization import use_fast_path
 
 
@@ -34,20 +36,27 @@ def parse_args():
         '--bf16', action='store_true',
         help='the fast path under bfloat16 autocast where the CPU '
         '(AVX512-BF16, AMX) or GPU has native bfloat16, else float32')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    return parser.parse_args()
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def main():
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.work_dir,
-                      args.launcher)
-    cfg = prepare_test(cfg, args.checkpoint, tta=args.tta,
-                       show_dir=args.show_dir, show=args.show,
-                       wait_time=args.wait_time, out=args.out)
-    if args.fast or args.bf16:
-        cfg = use_fast_path(cfg, bf16=args.bf16)
-    build_runner(cfg).test()
+    try:
+        cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                          args.launcher)
+        cfg = prepare_test(cfg, args.checkpoint, tta=args.tta,
+                           show_dir=args.show_dir, show=args.show,
+                           wait_time=args.wait_time, out=args.out)
+        if args.fast or args.bf16:
+            cfg = use_fast_path(cfg, bf16=args.bf16)
+        build_runner(cfg).test()
+    except (ConfigError, FileNotFoundError) as error:
+        # a config that cannot be used, a missing checkpoint or data set
+        sys.exit(f'test.py: error: {error}')
 
 
 if __name__ == '__main__':

@@ -1,9 +1,11 @@
 """Train a model from an mmseg or mmpretrain config (mmseg's flags)."""
 import argparse
+import os
+import sys
 
 from mmengine.config import DictAction
 
-from mmrn38.apis import build_runner, load_config, prepare_train
+from mmrn38.apis import ConfigError, build_runner, load_config, prepare_train
 
 
 def parse_args():
@@ -22,16 +24,23 @@ def parse_args():
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    return parser.parse_args()
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def main():
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.work_dir,
-                      args.launcher)
-    cfg = prepare_train(cfg, resume=args.resume, amp=args.amp)
-    build_runner(cfg).train()
+    try:
+        cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                          args.launcher)
+        cfg = prepare_train(cfg, resume=args.resume, amp=args.amp)
+        build_runner(cfg).train()
+    except (ConfigError, FileNotFoundError) as error:
+        # a config that cannot be used, a missing data set or weights file
+        sys.exit(f'train.py: error: {error}')
 
 
 if __name__ == '__main__':

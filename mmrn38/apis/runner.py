@@ -8,16 +8,23 @@ from typing import Optional
 
 import torch
 import torch.distributed as dist
+import torch.nn as nn
 from mmengine.config import Config, ConfigDict
+from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
+from mmengine.registry import MODEL_WRAPPERS
 
 SCOPES = ('mmseg', 'mmpretrain')
+
+
+class ConfigError(ValueError):
+    """A config that cannot be read or run as asked."""
 
 
 def config_scope(cfg: Config) -> str:
     """'mmseg' or 'mmpretrain': the library a config is written for."""
     scope = cfg.get('default_scope')
     if scope not in SCOPES:
-        raise ValueError(f'config default_scope must be one of {SCOPES} '
+        raise ConfigError(f'config default_scope must be one of {SCOPES} '
                          f'(inherit an mmseg or mmpretrain default_runtime), '
                          f'got {scope!r}')
     return scope
@@ -28,11 +35,26 @@ def load_config(path: str,
                 work_dir: Optional[str] = None,
                 launcher: str = 'none') -> Config:
     """Read a config, apply ``--cfg-options`` and decide the work dir
-    (``--work-dir`` > the config's > ``./work_dirs/<config name>``)."""
-    cfg = Config.fromfile(path)
+    (``--work-dir`` > the config's > ``./work_dirs/<config name>``).
+
+    Raises:
+        ConfigError: the file is missing or cannot be read, or an option
+            does not apply to it.
+    """
+    if not osp.isfile(path):
+        raise ConfigError(f'config not found: {path}')
+    try:
+        cfg = Config.fromfile(path)
+    except Exception as error:  # mmengine raises whatever the file does
+        raise ConfigError(f'cannot read config {path}: '
+                          f'{type(error).__name__}: {error}') from error
     cfg.launcher = launcher
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        try:
+            cfg.merge_from_dict(cfg_options)
+        except Exception as error:
+            raise ConfigError(f'--cfg-options do not apply to {path}: '
+                              f'{type(error).__name__}: {error}') from error
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
@@ -53,7 +75,7 @@ def prepare_train(cfg: Config, resume: bool = False,
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
         else:
-            raise ValueError(f'--amp needs an OptimWrapper, the config has '
+            raise ConfigError(f'--amp needs an OptimWrapper, the config has '
                              f'{wrapper}')
     cfg.resume = resume
     return cfg
@@ -74,7 +96,7 @@ def prepare_test(cfg: Config,
     if show or show_dir:
         hook = cfg.default_hooks.get('visualization')
         if hook is None:
-            raise ValueError('--show/--show-dir need a "visualization" hook '
+            raise ConfigError('--show/--show-dir need a "visualization" hook '
                              'in default_hooks')
         if scope == 'mmseg':
             hook.draw = True
@@ -90,7 +112,7 @@ def prepare_test(cfg: Config,
             hook.out_dir = show_dir
     if tta:
         if 'tta_pipeline' not in cfg or 'tta_model' not in cfg:
-            raise ValueError('--tta needs tta_pipeline and tta_model in the '
+            raise ConfigError('--tta needs tta_pipeline and tta_model in the '
                              'config')
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
@@ -107,17 +129,22 @@ def prepare_test(cfg: Config,
     return cfg
 
 
-def replace_sync_bn(node):
-    """Turn every ``type='SyncBN'`` in a (nested) config into ``'BN'``."""
-    if isinstance(node, dict):
-        if node.get('type') == 'SyncBN':
-            node['type'] = 'BN'
-        for value in node.values():
-            replace_sync_bn(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            replace_sync_bn(value)
-    return node
+@MODEL_WRAPPERS.register_module()
+class CPUDistributedDataParallel(MMDistributedDataParallel):
+    """mmengine's ``MMDistributedDataParallel`` for processes without a GPU:
+    SyncBN layers become BN (``revert_sync_batchnorm``; SyncBN needs an
+    accelerator) and no device ids are passed (CPU modules reject them).
+
+    Args:
+        module (nn.Module): The model.
+        device_ids: Not used: mmengine's Runner passes the local rank, which
+            a module on the CPU rejects.
+        **kwargs: ``DistributedDataParallel`` arguments.
+    """
+
+    def __init__(self, module: nn.Module, device_ids=None, **kwargs):
+        super().__init__(
+            module=revert_sync_batchnorm(module), device_ids=None, **kwargs)
 
 
 def setup_cpu_distributed(cfg: Config) -> Config:
@@ -128,8 +155,8 @@ def setup_cpu_distributed(cfg: Config) -> Config:
     ``device_ids=[LOCAL_RANK]``, which CPU modules reject; and SyncBN needs an
     accelerator. Without CUDA this joins the process group that torchrun
     describes (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``)
-    with the gloo backend, wraps the model in DDP without device ids and
-    turns SyncBN into BN. The Runner then finds the group already initialised
+    with the gloo backend and wraps the model in
+    :class:`CPUDistributedDataParallel` (no device ids, SyncBN as BN). The Runner then finds the group already initialised
     and uses it. With CUDA nothing changes (NCCL, SyncBN).
     """
     if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
@@ -141,11 +168,9 @@ def setup_cpu_distributed(cfg: Config) -> Config:
             world_size=int(os.environ['WORLD_SIZE']))
     cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
     cfg.model_wrapper_cfg = dict(
-        type='MMDistributedDataParallel',
-        device_ids=None,
+        type='CPUDistributedDataParallel',
         broadcast_buffers=False,
         find_unused_parameters=cfg.get('find_unused_parameters', False))
-    replace_sync_bn(cfg.model)
     return cfg
 
 

@@ -8,6 +8,7 @@ disk (PASCAL VOC 2012 + aug, PASCAL Context, Cityscapes, ADE20K, ImageNet).
 
 Everything is a function of ``seed``: the same call writes the same bytes.
 """
+import colorsys
 import json
 import os
 import os.path as osp
@@ -32,7 +33,8 @@ def class_style(class_id: int) -> Tuple[str, str, np.ndarray]:
     shape = SHAPES[k % len(SHAPES)]
     texture = TEXTURES[(k // 2 + k) % len(TEXTURES)]
     hue = (k * 0.381966) % 1.0  # golden-ratio steps spread the hues
-    return shape, texture, _hsv_to_rgb(hue, 0.85, 0.95)
+    rgb = np.array(colorsys.hsv_to_rgb(hue, 0.85, 0.95), np.float32) * 255
+    return shape, texture, rgb
 
 
 def class_names(num_classes: int) -> Tuple[str, ...]:
@@ -45,15 +47,6 @@ def class_names(num_classes: int) -> Tuple[str, ...]:
         name = f'{TEXTURE_ADJECTIVES[texture]} {shape}'
         names.append(name if name not in names else f'{name} {class_id}')
     return tuple(names)
-
-
-def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
-    i = int(h * 6) % 6
-    f = h * 6 - int(h * 6)
-    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
-    rgb = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v),
-           (v, p, q)][i]
-    return np.array(rgb, dtype=np.float32) * 255
 
 
 def _shape_mask(shape: str, size: Tuple[int, int], box: Sequence[float],

@@ -44,6 +44,42 @@ def run_tool(script, *args, env=None, timeout=600, check=True, cwd=REPO):
     return proc
 
 
+def user_overrides(cfg, data_root, edit=None):
+    """The --cfg-options a user passes (as a dict): every dataset of the
+    three loaders at ``data_root``, no worker processes. ``edit(node, path,
+    opts)``, if given, sees every dict of the loaders and may add more."""
+    opts = {}
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            if 'data_root' in node:
+                opts[f'{path}.data_root'] = data_root
+            if edit is not None:
+                edit(node, path, opts)
+            for key, value in node.items():
+                walk(value, f'{path}.{key}')
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                walk(value, f'{path}.{i}')
+
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        walk(cfg[loader], loader)
+        opts[f'{loader}.num_workers'] = 0
+        opts[f'{loader}.persistent_workers'] = False
+    return opts
+
+
+def as_args(opts):
+    """``--cfg-options k=v ...`` of a dict (tuples written as (a,b))."""
+
+    def fmt(value):
+        if isinstance(value, tuple):
+            return '(' + ','.join(map(str, value)) + ')'
+        return str(value)
+
+    return ['--cfg-options'] + [f'{k}={fmt(v)}' for k, v in opts.items()]
+
+
 def write_config(path, base, body):
     """Write a config at ``path`` inheriting the repo config ``base``."""
     base_path = osp.join(REPO, 'configs', base)
@@ -111,6 +147,42 @@ def tiny_voc_config(path, data_root, max_iters=4, interval=2):
                              checkpoint=dict(interval={interval}))
         env_cfg = dict(cudnn_benchmark=False)
     ''')
+
+
+def converted_voc_fixture(dst):
+    """The ``a1_s8_seg2_div16`` MXNet reference network (the released VOC
+    model's layout at width 1/16, random weights and BN statistics),
+    converted by the CLI. Unlike a model trained for a few iterations, which
+    predicts background everywhere, it predicts many classes, so what
+    changes its predictions (TTA) shows."""
+    src = osp.join(REPO, 'tests', 'data', 'mxnet', 'a1_s8_seg2_div16.params')
+    run_tool(osp.join('model_converters', 'rn38_to_mm.py'), src, dst,
+             '--arch', 'A1', '--num-classes', 21)
+    return dst
+
+
+def read_label_maps(folder):
+    """{file name: label array} of the PNGs ``tools/test.py --out`` wrote."""
+    import numpy as np
+    from PIL import Image
+    return {
+        name: np.array(Image.open(osp.join(folder, name)))
+        for name in sorted(os.listdir(folder)) if name.endswith('.png')
+    }
+
+
+def assert_tta_changed_predictions(plain_dir, tta_dir):
+    """The --tta run predicted every image the plain run did, at the same
+    sizes, and the augmented views changed some pixels (a TTA that never ran
+    or only repeated the plain view would change none)."""
+    import numpy as np
+    plain, tta = read_label_maps(plain_dir), read_label_maps(tta_dir)
+    assert plain and plain.keys() == tta.keys()
+    changed = 0
+    for name in plain:
+        assert plain[name].shape == tta[name].shape, name
+        changed += int(np.count_nonzero(plain[name] != tta[name]))
+    assert changed > 0, 'the TTA predictions equal the plain ones'
 
 
 def last_miou(log_text):

@@ -13,6 +13,10 @@ data_preprocessor = dict(
     bgr_to_rgb=True,
     pad_val=0,
     seg_pad_val=255)
+# ImageNet-pretrained Model A1 converted from the original release with
+# tools/model_converters/rn38_to_mm.py (see README), relative to the folder
+# the tools run in
+pretrained_ckpt = 'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'
 model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
@@ -24,7 +28,10 @@ model = dict(
         out_indices=(5, ),  # level 7 after bn7 + ReLU: 4096 channels
         dropouts=(0.3, 0.5),  # paper: dropout in units 6a / 7a
         norm_cfg=norm_cfg,
-        norm_eval=True),  # paper: BN statistics frozen when fine-tuning
+        norm_eval=True,  # paper: BN statistics frozen when fine-tuning
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained_ckpt,
+            prefix='backbone.')),
     decode_head=dict(
         type='WiderHead',
         in_channels=4096,
@@ -52,3 +59,6 @@ model = dict(
             nonlinearity='relu', distribution='normal', bias=0)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
+# the lr of the schedules is for a total batch of 16; scale with the real
+# batch by enabling this (mmengine's auto_scale_lr)
+auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -44,6 +44,22 @@ def _keep_bn_stats_contexts(module: nn.Module):
     return contextlib.nullcontext(), _bn_stats_restored(module)
 
 
+# Units per level (2..7), channels of their convs and of the stem. Model A
+# and A1 share them and differ only in how levels 2-6 down-sample: A1 by a
+# stride-2 first conv of the level's first unit, A by a 3x3/2 max-pool.
+RESNET38_LAYOUT = dict(
+    stem_channels=64,
+    units=(3, 3, 6, 3, 1, 1),
+    channels=((128, 128), (256, 256), (512, 512), (512, 1024),
+              (512, 1024, 2048), (1024, 2048, 4096)))
+
+
+def scaled_channels(channels: int, width: float) -> int:
+    """The channel count of a layer with ``channels`` at full width, in a
+    network of ``width`` (e.g. 1/16): rounded, at least 1."""
+    return max(1, int(round(channels * width)))
+
+
 @register_backbone
 class ResNet38(BaseModule):
     """ResNet-38 backbone (Model A or A1 of the paper).
@@ -86,16 +102,16 @@ class ResNet38(BaseModule):
             5 = level 7 after ``bn7`` + ReLU.
         dropouts (Sequence[float]): Dropout probability before the last 1x1
             conv of each bottleneck unit (6a, 7a); the paper uses 0.3, 0.5.
-        pool_padding (int): Padding of Model A's 3x3/2 max-pools: 1 (MXNet
-            1.x, default) or 0 with floor rounding, as ademxapp's
-            ``--pool-top-infer-style caffe`` builds them to evaluate the
-            released Model A. Pools made stride 1 by dilation keep a padding
-            of their dilation either way, as in ademxapp.
         dropout_layout (str): ``'original'`` (default): element-wise dropout
             before the last 1x1 conv of 6a / 7a, as the paper; ``'psa'``:
             channel dropout (``Dropout2d``) before both the 3x3 and the last
             1x1 conv of 6a / 7a, as PSA's ``resnet38d`` (WSSS). Not with
             ``memory_lean``.
+        pool_padding (int): Padding of Model A's 3x3/2 max-pools: 1 (MXNet
+            1.x, default) or 0 with floor rounding, as ademxapp's
+            ``--pool-top-infer-style caffe`` builds them to evaluate the
+            released Model A. Pools made stride 1 by dilation keep a padding
+            of their dilation either way, as in ademxapp.
         norm_cfg (dict): Norm layers; the original's BN eps is 1.001e-5.
         conv_cfg (dict, optional): Conv layers.
         norm_eval (bool): Keep BN layers in eval mode (frozen statistics)
@@ -125,18 +141,8 @@ class ResNet38(BaseModule):
     """
 
     arch_settings = {
-        'A1': dict(
-            stem_channels=64,
-            units=(3, 3, 6, 3, 1, 1),
-            channels=((128, 128), (256, 256), (512, 512), (512, 1024),
-                      (512, 1024, 2048), (1024, 2048, 4096)),
-            downsample='conv'),
-        'A': dict(
-            stem_channels=64,
-            units=(3, 3, 6, 3, 1, 1),
-            channels=((128, 128), (256, 256), (512, 512), (512, 1024),
-                      (512, 1024, 2048), (1024, 2048, 4096)),
-            downsample='pool'),
+        'A1': dict(RESNET38_LAYOUT, downsample='conv'),
+        'A': dict(RESNET38_LAYOUT, downsample='pool'),
     }
     # per output stride: (strides, dilations) of levels 2..7
     stride_settings = {
@@ -152,8 +158,8 @@ class ResNet38(BaseModule):
                  in_channels: int = 3,
                  out_indices: Sequence[int] = (5, ),
                  dropouts: Sequence[float] = (0.3, 0.5),
-                 pool_padding: int = 1,
                  dropout_layout: str = 'original',
+                 pool_padding: int = 1,
                  norm_cfg: dict = dict(
                      type='BN', eps=1.001e-5, requires_grad=True),
                  conv_cfg: Optional[dict] = None,
@@ -181,15 +187,15 @@ class ResNet38(BaseModule):
                 not -1 <= frozen_stages <= NUM_LEVELS:
             raise ValueError(f'frozen_stages must be an int in '
                              f'[-1, {NUM_LEVELS}], got {frozen_stages!r}')
-        if dropout_layout not in ('original', 'psa'):
-            raise ValueError(f'dropout_layout must be "original" or "psa", '
-                             f'got {dropout_layout!r}')
         if pool_padding not in (0, 1):
             raise ValueError(f'pool_padding must be 0 or 1, got '
                              f'{pool_padding!r}')
         if pool_padding != 1 and settings['downsample'] != 'pool':
             raise ValueError('pool_padding applies to an arch that '
                              'down-samples by pools (Model A)')
+        if dropout_layout not in ('original', 'psa'):
+            raise ValueError(f'dropout_layout must be "original" or "psa", '
+                             f'got {dropout_layout!r}')
         init_cfg = self._resolve_init_cfg(pretrained, init_cfg)
         super().__init__(init_cfg=init_cfg)
 
@@ -203,7 +209,7 @@ class ResNet38(BaseModule):
         self.memory_lean = memory_lean
 
         def scale(c):
-            return max(1, int(round(c * width)))
+            return scaled_channels(c, width)
 
         stem_channels = scale(settings['stem_channels'])
         self.conv1a = build_conv_layer(
