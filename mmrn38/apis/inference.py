@@ -11,7 +11,6 @@ import torch
 from mmengine.config import Config
 from mmengine.structures import PixelData
 
-from mmrn38.datasets.synthetic import voc_palette
 from mmrn38.utils.atomic_file import atomic_output
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
@@ -125,9 +124,25 @@ def init_segmentor(config: Union[str, Config],
         classes = config_meta['classes']
         model.dataset_meta = dict(
             classes=classes,
-            palette=config_meta.get('palette') or np.reshape(
-                voc_palette(len(classes)), (-1, 3)).tolist())
+            palette=config_meta.get('palette') or mmseg_palette(len(classes)))
     return model
+
+
+def mmseg_palette(num_classes: int) -> list:
+    """A palette of mmseg's own for ``num_classes`` classes: that of the
+    mmseg data set with exactly that many classes (Cityscapes, ADE20K, ...),
+    else the first colours of the longest one (COCO-Stuff's 171)."""
+    from mmseg.utils import get_palette
+    from mmseg.utils.class_names import dataset_aliases
+    palettes = sorted((get_palette(name) for name in dataset_aliases),
+                      key=len)
+    for palette in palettes:
+        if len(palette) == num_classes:
+            return [list(c) for c in palette]
+    if num_classes > len(palettes[-1]):
+        raise InferenceError(f'no mmseg palette has {num_classes} colours: '
+                             f'give the config a metainfo palette')
+    return [list(c) for c in palettes[-1][:num_classes]]
 
 
 def draw_overlay(image: np.ndarray,
