@@ -19,26 +19,31 @@ num_classes = 6
 crop_size = 128
 
 # No ImageNet weights offline: from scratch, so BN learns (statistics and
-# scale/shift, nothing frozen), and every channel count is 1/8.
+# scale/shift, nothing frozen), every channel count is 1/8, and dropout is
+# lighter (0.1 / 0.2 in 6a / 7a and 0.2 in the head instead of 0.3 / 0.5 and
+# 0.5): at 1/8 of the channels, dropping whole channels is a far stronger
+# regulariser than in the 4096-channel original.
 norm_cfg = dict(type='BN', eps=1e-5, requires_grad=True)
 model = dict(
     backbone=dict(
         width=1 / 8,
+        dropouts=(0.1, 0.2),
         norm_cfg=norm_cfg,
         norm_eval=False,
         frozen_stages=-1,
         init_cfg=None),
-    head=dict(num_classes=num_classes, in_channels=512))
+    head=dict(num_classes=num_classes, in_channels=512, dropout_ratio=0.2))
 
-# PSA's pipeline at 1/4 of its sizes (long side 64-128 instead of 256-512,
-# 128 crops instead of 448), without the colour jitter: its hue shift would
-# blur the colour that partly tells the classes apart.
+# PSA's pipeline at 1/4 of its sizes (128 crops instead of 448), with the
+# long side resized to 96-128 (every object stays in the crop, so the
+# image-level labels stay true), without the colour jitter: its hue shift
+# would blur the colour that partly tells the classes apart.
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
         type='RandomResize',
         scale=(crop_size, crop_size),
-        ratio_range=(0.5, 1.0),
+        ratio_range=(0.75, 1.0),
         keep_ratio=True,
         backend='pillow',
         interpolation='bicubic'),
@@ -68,8 +73,15 @@ val_dataloader = dict(
     dataset=dict(**dataset, split='val', pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-# 15 epochs of 20 iterations, PSA's count; lr 0.1 (head 1.0), poly.
-max_epochs = 15
+# From scratch on 320 images, AdamW (lr 2e-3, weight decay 1e-4, the same
+# poly decay, one lr for all) instead of PSA's fine-tuning SGD: measured on
+# this dataset, SGD with momentum 0.9 from lr 0.1 (head 1x; 10x diverged)
+# reached 46.6 % pseudo-label mIoU after 15 epochs, AdamW 64.9 % (README).
+# 10 epochs of 20 iterations of batch 16.
+max_epochs = 10
+optim_wrapper = dict(
+    optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4),
+    paramwise_cfg=dict(custom_keys={'head': dict(lr_mult=1.)}))
 param_scheduler = dict(end=max_epochs)
 train_cfg = dict(max_epochs=max_epochs, val_interval=5)
 default_hooks = dict(
