@@ -21,7 +21,7 @@ from PIL import Image
 from mmrn38.apis.inference import write_png
 from mmrn38.apis.runner import build_runner, load_config, prepare_train
 from mmrn38.datasets.synthetic import voc_palette, write_once, write_voc
-from .cams import make_cams
+from .cams import cam_prediction, make_cams
 from .data import read_mask, voc_split
 from .evaluation import Sweep, evaluate_cams, load_cam_dict
 
@@ -56,7 +56,6 @@ def write_cam_overlays(data_root: str, cam_dir: str, bg_thresh: float,
                        out_dir: str, count: int) -> List[str]:
     """``image | ground truth | CAM heat map over the image | pseudo-labels
     at bg_thresh`` of the first ``count`` held-out images, as PNGs."""
-    from .cams import cam_prediction
     written = []
     samples = voc_split(data_root, HELD_OUT)[:count]
     bar = ProgressBar(len(samples))
