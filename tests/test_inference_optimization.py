@@ -76,6 +76,17 @@ def test_segmentor_logits_equal_plain(arch, out_stride, size):
     assert sum(isinstance(m, nn.BatchNorm2d) for m in fast.modules()) == 18
 
 
+def test_compiled_fast_path_equals_plain():
+    model = segmentor().eval()
+    fast = optimize_for_inference(copy.deepcopy(model), compile=True)
+    size = (35, 43)
+    metas = [dict(img_shape=size, pad_shape=size)]
+    images = torch.randn(1, 3, *size)
+    with torch.no_grad():
+        assert_close_to(fast.encode_decode(images, metas),
+                        model.encode_decode(images, metas))
+
+
 def test_bare_backbone_every_output_and_memory_lean():
     torch.manual_seed(0)
     model = randomise_bn(ResNet38(arch='A1', width=WIDTH, memory_lean=True,

@@ -12,8 +12,9 @@ that the backbones are what differs. Most cases are mmseg
 6a / 7a, no OHEM); the ResNet-D8 ones mmseg's ``fcn_r50-d8.py`` backbone.
 Two more: ``plain-port``, a plain PyTorch transcription of the same
 ResNet-38 network (:mod:`.plain_port`), and ``rn38-os8-fast``, the
-``rn38-os8`` segmentor through :func:`~mmrn38.optimize_for_inference`
-(inference only).
+``rn38-os8`` segmentor through :func:`~mmrn38.optimize_for_inference`,
+and ``rn38-os8-compiled``, the same with its ``compile`` option (inference
+only; the warm-up runs include the compilation).
 """
 import dataclasses
 from typing import Dict, Optional, Tuple
@@ -39,19 +40,22 @@ class BenchmarkCase:
             ResNets).
         fast (bool): Run through :func:`~mmrn38.optimize_for_inference`
             (inference only: no training figures).
+        compile (bool): With ``fast``, also its ``compile`` option.
     """
     description: str
     backbone: Optional[dict] = None
     out_channels: int = 4096
     width_keys: Tuple[str, ...] = ('width', )
     fast: bool = False
+    compile: bool = False
 
     @property
     def trains(self) -> bool:
         return not self.fast
 
 
-def _resnet38(description_extra='', fast=False, **kwargs) -> BenchmarkCase:
+def _resnet38(description_extra='', fast=False, compile=False,
+              **kwargs) -> BenchmarkCase:
     options = ', '.join(f'{k}={v}' for k, v in kwargs.items()
                         if k != 'out_stride')
     return BenchmarkCase(
@@ -63,7 +67,8 @@ def _resnet38(description_extra='', fast=False, **kwargs) -> BenchmarkCase:
             out_indices=(5, ),
             dropouts=(0.3, 0.5),
             **kwargs),
-        fast=fast)
+        fast=fast,
+        compile=compile)
 
 
 def _resnet_d8(depth: int) -> BenchmarkCase:
@@ -88,6 +93,9 @@ CASES: Dict[str, BenchmarkCase] = {
         description='ResNet-38 A1, OS 8, plain PyTorch transcription'),
     'rn38-os8-fast': _resnet38(
         ', optimize_for_inference', fast=True, out_stride=8),
+    'rn38-os8-compiled': _resnet38(
+        ', optimize_for_inference(compile=True)', fast=True, compile=True,
+        out_stride=8),
     'rn38-os8-lean': _resnet38(out_stride=8, memory_lean=True),
     'rn38-os8-cp': _resnet38(out_stride=8, with_cp=True),
     'rn38-os8-lean-cp': _resnet38(out_stride=8, memory_lean=True,
@@ -213,7 +221,7 @@ class CaseRunner:
             model = model.to(memory_format=torch.channels_last)
         if case.fast:
             from mmrn38 import optimize_for_inference
-            model = optimize_for_inference(model)
+            model = optimize_for_inference(model, compile=case.compile)
         self.model = model
 
     def infer(self, images, metas):
