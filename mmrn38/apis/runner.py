@@ -78,7 +78,51 @@ def prepare_train(cfg: Config, resume: bool = False,
             raise ConfigError(f'--amp needs an OptimWrapper, the config has '
                              f'{wrapper}')
     cfg.resume = resume
+    check_local_inputs(cfg, ('train_dataloader', 'val_dataloader'))
     return cfg
+
+
+def check_local_inputs(cfg: Config, loaders) -> None:
+    """Fail early, naming what is missing, when a local file the run reads
+    is not there: the data roots and annotation lists of ``loaders`` and
+    the checkpoints of ``Pretrained`` initialisations (mmseg's datasets
+    would stop with a bare AssertionError, deep inside the Runner).
+
+    Raises:
+        FileNotFoundError: the missing path and where the config names it.
+    """
+    problems = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            root = node.get('data_root')
+            if isinstance(root, str):
+                ann = node.get('ann_file') or ''
+                if not osp.isdir(root):
+                    problems.append(f'data set not found: {root} '
+                                    f'({where}.data_root)')
+                elif ann and not osp.isfile(osp.join(root, ann)):
+                    problems.append(f'annotation list not found: '
+                                    f'{osp.join(root, ann)} ({where})')
+            checkpoint = node.get('checkpoint')
+            if node.get('type') == 'Pretrained' and isinstance(
+                    checkpoint, str) and '://' not in checkpoint and \
+                    not osp.isfile(checkpoint):
+                problems.append(f'weights not found: {checkpoint} '
+                                f'({where}.checkpoint, relative to '
+                                f'{os.getcwd()})')
+            for key, value in node.items():
+                walk(value, f'{where}.{key}')
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                walk(value, f'{where}.{i}')
+
+    for loader in loaders:
+        if cfg.get(loader) is not None:
+            walk(cfg[loader], loader)
+    walk(cfg.model, 'model')
+    if problems:
+        raise FileNotFoundError('; '.join(dict.fromkeys(problems)))
 
 
 def prepare_test(cfg: Config,
@@ -91,6 +135,7 @@ def prepare_test(cfg: Config,
     """Apply ``tools/test.py``'s flags as the config's library does."""
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+    check_local_inputs(cfg, ('test_dataloader', ))
     cfg.load_from = checkpoint
     scope = config_scope(cfg)
     if show or show_dir:
@@ -120,6 +165,9 @@ def prepare_test(cfg: Config,
         if scope == 'mmseg':
             cfg.test_evaluator['output_dir'] = out
             cfg.test_evaluator['keep_results'] = True
+            # mmseg's IoUMetric creates the folder in the main process only,
+            # while every process writes its images' PNGs into it
+            os.makedirs(out, exist_ok=True)
         else:
             cfg.test_evaluator = [cfg.test_evaluator, dict(
                 type='DumpResults', out_file_path=out)] \
