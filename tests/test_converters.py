@@ -18,7 +18,7 @@ from mmseg.registry import MODELS as SEG_MODELS
 import mmrn38  # noqa: F401  (registers ResNet38 and WiderHead)
 from mmrn38.converters import (RELEASED_MD5, ConversionError, MXNetParamsError,
                                convert_rn38_weights, file_md5,
-                               load_ndarray_list, save_checkpoint)
+                               load_ndarray_list, write_checkpoint)
 from mmrn38.models import ResNet38
 
 DATA = osp.join(osp.dirname(osp.abspath(__file__)), 'data', 'mxnet')
@@ -315,7 +315,8 @@ def fixture_arrays(case):
 
 
 def test_generated_keys_are_only_bn_counters():
-    conversion = convert_rn38_weights(data_path('a1_s8_seg2_div16.params'))
+    conversion = convert_rn38_weights(data_path('a1_s8_seg2_div16.params'),
+                                      arch='A1')
     state_dict = conversion.checkpoint['state_dict']
     assert conversion.num_arrays == 195
     assert len(state_dict) == 195 + len(conversion.generated)
@@ -361,7 +362,7 @@ def test_task_backbone_drops_and_reports(tmp_path):
         'conv6a_weight', 'conv6a_bias', 'linear21_weight', 'linear21_bias',
         'extra_weight'
     ]
-    assert 'dropped 5 arrays' in conversion.warnings[0]
+    assert 'dropped 5 arrays' in conversion.warnings[-1]
     checkpoint = conversion.checkpoint
     assert checkpoint['meta']['task'] == 'backbone'
     assert checkpoint['meta']['num_classes'] is None
@@ -597,10 +598,10 @@ def test_released_md5_match_names_the_file(monkeypatch):
 # --------------------------------------------------------------------------
 # Saving
 # --------------------------------------------------------------------------
-def test_save_checkpoint_writes_safe_checkpoint(tmp_path):
+def test_write_checkpoint_writes_safe_checkpoint(tmp_path):
     conversion = convert_rn38_weights(data_path('a1_s8_seg1_div16.params'))
     dst = str(tmp_path / 'new' / 'dir' / 'rn38.pth')
-    save_checkpoint(conversion.checkpoint, dst)
+    write_checkpoint(conversion.checkpoint, dst)
     loaded = torch.load(dst, weights_only=True)
     assert loaded['meta'] == conversion.checkpoint['meta']
     assert list(loaded['state_dict']) == list(
@@ -618,7 +619,7 @@ def test_interrupted_save_leaves_no_partial_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, 'save', interrupted_save)
     with pytest.raises(KeyboardInterrupt):
-        save_checkpoint({'state_dict': {}}, str(dst))
+        write_checkpoint({'state_dict': {}}, str(dst))
     assert dst.read_bytes() == b'previous'
     assert os.listdir(tmp_path) == ['rn38.pth']
 
@@ -633,3 +634,16 @@ def test_conversion_ignores_another_default_scope():
             data_path('a1_cls_div16.params')).checkpoint['meta']
     assert meta['task'] == 'cls'
     assert meta['model']['type'] == 'ImageClassifier'
+
+
+def test_unknown_arch_warns_and_names_the_option():
+    """A Model A file cannot be told from an A1 file: a file whose name says
+    neither is converted as A1 with a warning naming --arch."""
+    conversion = convert_rn38_weights(data_path('a1_s8_seg2_div16.params'))
+    assert conversion.notes['arch'] == 'default'
+    assert conversion.checkpoint['meta']['arch'] == 'A1'
+    assert len(conversion.warnings) == 1
+    assert 'give --arch A for a Model A file' in conversion.warnings[0]
+    named = convert_rn38_weights(data_path('a1_s8_seg2_div16.params'),
+                                 arch='A')
+    assert named.warnings == [] and named.checkpoint['meta']['arch'] == 'A'

@@ -1,5 +1,6 @@
 """Conversion of the original ResNet-38 weights into mmseg / mmpretrain
-checkpoints, with numpy and torch only (no MXNet).
+checkpoints, without MXNet (the target models are built with the mmseg /
+mmpretrain stack).
 
 Two source kinds are read:
 
@@ -628,6 +629,12 @@ def convert_rn38_weights(
         arch, arch_note = name_arch, 'from the file name'
     else:
         arch, arch_note = 'A1', 'default'
+        if source.naming == 'mxnet':
+            warning_list.append(
+                f'{os.path.basename(src)}: Model A and A1 files have the same '
+                f'names and shapes and its name says neither (rna-a_ / '
+                f'rna-a1_): converting as A1; give --arch A for a Model A '
+                f'file')
     if out_stride is None:
         if name_stride in OUT_STRIDES:
             out_stride = name_stride
@@ -674,7 +681,7 @@ def convert_rn38_weights(
         warnings=warning_list)
 
 
-def save_checkpoint(checkpoint: dict, dst: str) -> None:
+def write_checkpoint(checkpoint: dict, dst: str) -> None:
     """``torch.save`` to ``dst`` atomically: the data goes to a hidden file
     in the same directory, which replaces ``dst`` only once complete, so an
     interrupted run leaves no (partial) ``dst``."""

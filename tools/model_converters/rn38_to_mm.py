@@ -19,8 +19,10 @@ import argparse
 import os.path as osp
 import sys
 
+from mmengine.utils import ProgressBar
+
 from mmrn38.converters import (ConversionError, MXNetParamsError,
-                               convert_rn38_weights, save_checkpoint)
+                               convert_rn38_weights, write_checkpoint)
 
 PROG = 'rn38_to_mm'
 MODEL_OF_TASK = {
@@ -33,32 +35,32 @@ MODEL_OF_TASK = {
 }
 
 
-class ByteProgress:
-    """``reading NAME: 120/402 MiB (29%)`` on one self-rewriting stderr
-    line, for files of at least ``min_bytes``."""
+class ReadProgress:
+    """mmengine's ``ProgressBar`` over the MiB read of a source file of at
+    least ``min_bytes``, on stderr."""
 
-    def __init__(self, label: str, min_bytes: int = 16 << 20):
-        self.label = label
+    def __init__(self, min_bytes: int = 16 << 20):
         self.min_bytes = min_bytes
-        self.shown_percent = None
+        self.bar = None
+        self.mib_shown = 0
 
     def __call__(self, bytes_read: int, file_size: int):
         if file_size < self.min_bytes:
             return
-        percent = bytes_read * 100 // file_size
-        if percent == self.shown_percent:
-            return
-        self.shown_percent = percent
-        sys.stderr.write(f'\rreading {self.label}: {bytes_read >> 20}/'
-                         f'{file_size >> 20} MiB ({percent}%)')
-        sys.stderr.flush()
+        if self.bar is None:
+            self.bar = ProgressBar(file_size >> 20, file=sys.stderr)
+        mib = bytes_read >> 20
+        if mib > self.mib_shown:
+            self.bar.update(mib - self.mib_shown)
+            self.mib_shown = mib
 
     def close(self):
         """End the progress line, if one was started."""
-        if self.shown_percent is not None:
+        if self.bar is not None:
             sys.stderr.write('\n')
             sys.stderr.flush()
-            self.shown_percent = None
+            self.bar = None
+            self.mib_shown = 0
 
 
 def convert(src,
@@ -85,7 +87,7 @@ def convert(src,
         arch=arch,
         out_stride=out_stride,
         progress=progress)
-    save_checkpoint(conversion.checkpoint, dst)
+    write_checkpoint(conversion.checkpoint, dst)
     return conversion
 
 
@@ -163,7 +165,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    progress = ByteProgress(osp.basename(args.src))
+    progress = ReadProgress()
     try:
         conversion = convert(
             args.src,
