@@ -236,8 +236,11 @@ def infer_images(config: Union[str, Config],
     for path in image_paths:
         read_image(path)
     from mmrn38.models.inference_optimization import optimize_for_inference
-    model = optimize_for_inference(
-        init_segmentor(config, checkpoint, device), bf16=bf16)
+    try:
+        model = optimize_for_inference(
+            init_segmentor(config, checkpoint, device), bf16=bf16)
+    except ValueError as error:  # a model without a ResNet38, a bad switch
+        raise InferenceError(str(error)) from None
     written = []
     bar = ProgressBar(len(image_paths)) if progress else None
     for path, name in zip(image_paths, output_names(image_paths)):
