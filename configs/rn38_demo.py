@@ -1,7 +1,7 @@
 # The demo of `make demo` (tools/demo.py): configs/rn38_voc.py, the PASCAL
 # VOC recipe, shrunk until it trains from scratch on a 2-core CPU in a few
 # minutes, on the synthetic VOC-layout dataset tools/demo.py generates
-# (mmrn38.datasets.synthetic.write_voc). Only what that needs changes.
+# (mmrn38.synthetic.write_voc). Only what that needs changes.
 _base_ = ['./rn38_voc.py']
 
 # What tools/demo.py generates (its --data-root / --num-images override
@@ -11,7 +11,7 @@ synthetic_data = dict(
     splits=dict(train=320, val=80), size=(128, 128), num_classes=7, seed=0)
 data_root = 'data/rn38_demo/VOCdevkit/VOC2012'
 crop_size = (128, 128)
-# mmrn38.datasets.synthetic.class_names(7) and the VOC colour map
+# mmrn38.synthetic.class_names(7) and the VOC colour map
 metainfo = dict(
     classes=('background', 'plain disc', 'striped square', 'dotted triangle',
              'plain ring', 'checked cross', 'dotted diamond'),

@@ -10,8 +10,8 @@ from mmengine.config import Config
 from rn38_testing import (REPO, as_args, last_miou, run_tool, user_overrides,
                           write_config)
 
-from mmrn38.datasets import (write_ade20k, write_cityscapes, write_context,
-                             write_imagenet, write_voc)
+from mmrn38.synthetic import (write_ade20k, write_cityscapes, write_context,
+                              write_imagenet, write_voc)
 
 IMG, CROP = (64, 64), (48, 48)
 SEG_CASES = {

@@ -17,8 +17,8 @@ import torch
 from mmengine.config import Config
 from rn38_testing import REPO, as_args, last_miou, run_tool, user_overrides
 
-from mmrn38.datasets import (write_ade20k, write_cityscapes, write_context,
-                             write_imagenet, write_voc)
+from mmrn38.synthetic import (write_ade20k, write_cityscapes, write_context,
+                              write_imagenet, write_voc)
 
 PRETRAINED = 'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'
 SEG_CASES = {

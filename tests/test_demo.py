@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 from rn38_testing import REPO, run_tool
 
-from mmrn38.datasets.synthetic import (COMPLETION_MARKER, class_names,
-                                       write_once, write_voc)
+from mmrn38.synthetic import (COMPLETION_MARKER, class_names,
+                              write_once, write_voc)
 
 
 def tree_bytes(root):

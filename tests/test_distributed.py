@@ -14,7 +14,7 @@ from rn38_testing import (REPO, assert_tta_changed_predictions,
                           converted_voc_fixture, last_miou, read_label_maps,
                           run_tool, tiny_voc_config, tool_command, tool_env)
 
-from mmrn38.datasets import write_voc
+from mmrn38.synthetic import write_voc
 
 
 def free_port():

@@ -123,7 +123,7 @@ def test_labels_identical_through_mmseg_inference():
     runs it."""
     from mmseg.apis import inference_model, init_model
 
-    from mmrn38.datasets.synthetic import render_scene
+    from mmrn38.synthetic import render_scene
     model = init_model(f'{REPO}/configs/rn38_demo.py', None, device='cpu')
     randomise_bn(model).eval()
     fast = optimize_for_inference(copy.deepcopy(model))
@@ -178,7 +178,7 @@ def test_test_tool_fast_path_same_labels(tmp_path):
     from rn38_testing import (converted_voc_fixture, read_label_maps,
                               run_tool, tiny_voc_config)
 
-    from mmrn38.datasets import write_voc
+    from mmrn38.synthetic import write_voc
     data_root = write_voc(str(tmp_path / 'data'), dict(train=2, val=3),
                           size=(64, 64))
     cfg = tiny_voc_config(tmp_path / 'tiny_voc.py', data_root)

@@ -434,7 +434,7 @@ def test_transforms_reject_bad_input():
 def test_imagenet_original_configs_test(tmp_path):
     """The released Model A's path: converted by the CLI, tested by
     ``tools/test.py`` with its config (shrunk network, tiny data)."""
-    from mmrn38.datasets import write_imagenet
+    from mmrn38.synthetic import write_imagenet
     data_root = write_imagenet(str(tmp_path), dict(val=2), size=(99, 131))
     ckpt = str(tmp_path / 'a.pth')
     run_tool(

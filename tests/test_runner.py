@@ -10,7 +10,7 @@ from rn38_testing import (assert_tta_changed_predictions,
                           converted_voc_fixture, last_miou, run_tool,
                           tiny_voc_config)
 
-from mmrn38.datasets import write_voc
+from mmrn38.synthetic import write_voc
 
 
 @pytest.fixture(scope='module')

@@ -16,7 +16,7 @@ from mmengine.optim import build_optim_wrapper
 from PIL import Image
 
 import mmrn38  # noqa: F401
-from mmrn38.datasets.synthetic import render_scene
+from mmrn38.synthetic import render_scene
 from rn38_testing import REPO, run_tool, write_config
 
 WSSS_CONFIG = osp.join(REPO, 'configs', 'wsss', 'rn38_voc_cls.py')
@@ -468,7 +468,7 @@ def test_config_trains_with_tools_train(voc_root, tmp_path):
     """configs/wsss/rn38_voc_cls.py on generated VOC-layout data, changed
     only in paths, sizes of network and run; the checkpoint it saves makes
     CAMs."""
-    from mmrn38.datasets.synthetic import write_voc
+    from mmrn38.synthetic import write_voc
     data_root = write_voc(
         str(tmp_path / 'data'), splits=dict(train=8, val=2), size=(48, 48))
     config = write_config(

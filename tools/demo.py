@@ -7,7 +7,7 @@ import argparse
 import os.path as osp
 import time
 
-from mmrn38.apis.demo import run_demo
+from mmrn38.demo import run_demo
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

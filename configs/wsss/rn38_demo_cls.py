@@ -1,7 +1,7 @@
 # The WSSS demo (make demo-wsss, tools/wsss/demo.py): configs/wsss/
 # rn38_voc_cls.py, PSA's CAM classifier recipe, shrunk until it trains from
 # scratch on a 2-core CPU in a few minutes, on the built-in VOC-layout
-# dataset (mmrn38.datasets.synthetic.write_voc). The classifier sees image-
+# dataset (mmrn38.synthetic.write_voc). The classifier sees image-
 # level labels only (the classes present in each scene); the masks are
 # used only to score its CAMs.
 _base_ = ['./rn38_voc_cls.py']
@@ -12,7 +12,7 @@ _base_ = ['./rn38_voc_cls.py']
 synthetic_data = dict(
     splits=dict(train=320, val=80), size=(128, 128), num_classes=7, seed=0)
 data_root = 'data/rn38_wsss_demo/VOCdevkit/VOC2012'
-# mmrn38.datasets.synthetic.class_names(7), without the background
+# mmrn38.synthetic.class_names(7), without the background
 metainfo = dict(classes=('plain disc', 'striped square', 'dotted triangle',
                          'plain ring', 'checked cross', 'dotted diamond'))
 num_classes = 6

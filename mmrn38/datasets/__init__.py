@@ -1,7 +1,7 @@
-from .synthetic import (render_scene, write_ade20k, write_cityscapes,
-                        write_context, write_imagenet, write_voc)
+"""Data pipeline parts of the original procedures (see ``transforms``)."""
+from .transforms import (CeilCenterCrop, PILResizeEdge, adaptive_filter,
+                         resize_float_map)
 
 __all__ = [
-    "render_scene", "write_voc", "write_context", "write_cityscapes",
-    "write_ade20k", "write_imagenet"
+    'PILResizeEdge', 'CeilCenterCrop', 'adaptive_filter', 'resize_float_map'
 ]

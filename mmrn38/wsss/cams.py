@@ -32,7 +32,7 @@ from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 from PIL import Image
 
-from mmrn38.datasets.synthetic import voc_palette
+from mmrn38.synthetic import voc_palette
 from mmrn38.utils.atomic_file import atomic_output
 from .data import VOCSample, WSSSDataError, image_labels, read_mask, voc_split
 

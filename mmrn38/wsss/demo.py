@@ -20,7 +20,7 @@ from PIL import Image
 
 from mmrn38.apis.inference import write_png
 from mmrn38.apis.runner import build_runner, load_config, prepare_train
-from mmrn38.datasets.synthetic import voc_palette, write_once, write_voc
+from mmrn38.synthetic import voc_palette, write_once, write_voc
 from .cams import cam_prediction, make_cams
 from .data import read_mask, voc_split
 from .evaluation import Sweep, evaluate_cams, load_cam_dict

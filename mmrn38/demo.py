@@ -18,10 +18,10 @@ import torch
 from mmengine.config import Config
 from mmengine.structures import PixelData
 
-from mmrn38.datasets.synthetic import write_once, write_voc
-from mmrn38.utils.atomic_file import atomic_output
-from .inference import draw_overlay, init_segmentor, read_image, write_png
-from .runner import build_runner, load_config, prepare_test, prepare_train
+from .apis import (build_runner, draw_overlay, init_segmentor, load_config,
+                   prepare_test, prepare_train, read_image, write_png)
+from .synthetic import write_once, write_voc
+from .utils.atomic_file import atomic_output
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
