@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Tuple
 import mmcv
 import torch
 from mmengine.config import Config
+from mmengine.runner import find_latest_checkpoint
 from mmengine.structures import PixelData
 
 from .apis import (build_runner, draw_overlay, init_segmentor, load_config,
@@ -248,8 +249,7 @@ def run_demo(config: str,
     runner.train()
     train_seconds = time.time() - start
     scalars = osp.join(runner.log_dir, 'vis_data', 'scalars.json')
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        checkpoint = f.read().strip()
+    checkpoint = find_latest_checkpoint(work_dir)
     print(f'trained in {train_seconds:.0f} s: {checkpoint}', flush=True)
 
     metrics = {}

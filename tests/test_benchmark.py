@@ -29,7 +29,8 @@ def test_benchmark_tool_reports_every_case(tmp_path):
             keys += ('train_s', 'peak_bytes', 'peak_rss_bytes')
         for key in keys:
             assert result[key] > 0, (result['case'], key)
-        assert 0 <= result['bf16_agreement'] <= 1
+        # bf16 autocast computes nearly the same classes as float32
+        assert result['bf16_agreement'] > 0.5
     plain, lean = results['rn38-os8'], results['rn38-os8-lean']
     # the same network: same parameters and forward arithmetic
     for other in (lean, results['plain-port'], results['rn38-os8-fast']):

@@ -15,6 +15,7 @@ import time
 from typing import List, Optional
 
 import numpy as np
+from mmengine.runner import find_latest_checkpoint
 from mmengine.utils import ProgressBar
 from PIL import Image
 
@@ -123,8 +124,7 @@ def run_wsss_demo(config: str,
     start = time.time()
     build_runner(prepare_train(copy.deepcopy(cfg))).train()
     train_seconds = time.time() - start
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        checkpoint = f.read().strip()
+    checkpoint = find_latest_checkpoint(work_dir)
     print(f'trained in {train_seconds:.0f} s: {checkpoint}', flush=True)
 
     announce(f'[3/5] CAMs of the {spec["splits"][HELD_OUT]} held-out '
