@@ -5,6 +5,7 @@ CAM evaluation. Networks are width 1/16, images a few dozen pixels."""
 import importlib.util
 import os
 import os.path as osp
+import socket
 
 import numpy as np
 import pytest
@@ -499,6 +500,37 @@ def test_config_trains_with_tools_train(voc_root, tmp_path):
     assert '2 images of val' in proc.stdout
     assert len(os.listdir(tmp_path / 'cams')) == 2
 
+
+
+def test_config_trains_with_dist_train(tmp_path):
+    """The same through tools/dist_train.sh: two CPU processes (gloo)."""
+    from mmrn38.synthetic import write_voc
+    data_root = write_voc(
+        str(tmp_path / 'data'), splits=dict(train=4, val=2), size=(40, 40))
+    config = write_config(
+        tmp_path / 'dist_cls.py', 'wsss/rn38_voc_cls.py', f'''
+        data_root = {data_root!r}
+        model = dict(
+            backbone=dict(width=1 / 16, init_cfg=None),
+            head=dict(in_channels=256))
+        train_dataloader = dict(
+            batch_size=2, num_workers=0, persistent_workers=False,
+            dataset=dict(data_root=data_root))
+        val_dataloader = dict(
+            batch_size=1, num_workers=0, persistent_workers=False,
+            dataset=dict(data_root=data_root))
+        test_dataloader = val_dataloader
+        train_cfg = dict(max_epochs=1)
+        param_scheduler = dict(end=1)
+        ''')
+    work_dir = tmp_path / 'work'
+    with socket.socket() as sock:  # a free port for torchrun
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    proc = run_tool('dist_train.sh', config, 2, '--work-dir', work_dir,
+                    env=dict(PORT=port))
+    assert 'Epoch(train) [1][1/1]' in proc.stdout
+    assert (work_dir / 'epoch_1.pth').is_file()
 
 # --------------------------------------------------------------------------
 # the demo (make demo-wsss), shrunk
