@@ -7,8 +7,7 @@ import os.path as osp
 
 import pytest
 from mmengine.config import Config
-from rn38_testing import (REPO, as_args, last_miou, run_tool, user_overrides,
-                          write_config)
+from rn38_testing import REPO, as_args, last_miou, run_tool, user_overrides
 
 from mmrn38.synthetic import (write_ade20k, write_cityscapes, write_context,
                               write_imagenet, write_voc)

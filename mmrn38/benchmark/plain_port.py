@@ -7,7 +7,6 @@ registry): ``nn.Conv2d``, ``nn.BatchNorm2d``, ``F.relu``. Same layers,
 parameters and arithmetic as the ``rn38-os8`` case, so the two are timed on
 equal work.
 """
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
