@@ -40,6 +40,15 @@ def load_tool(path):
     return module
 
 
+def build_pretrain(cfg):
+    """Build an mmpretrain model in mmpretrain's scope, whatever default
+    scope an earlier test's Runner left current."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return MODELS.build(cfg)
+
+
 # --------------------------------------------------------------------------
 # PSA's network and CAM procedure, transcribed in plain PyTorch from
 # jiwoon-ahn/psa (network/resnet38d.py, network/resnet38_cls.py,
@@ -247,11 +256,10 @@ def psa_checkpoint(tmp_path_factory):
 # backbone option and head
 # --------------------------------------------------------------------------
 def test_psa_dropout_layout():
-    from mmpretrain.registry import MODELS
     torch.manual_seed(0)
-    psa = MODELS.build(
+    psa = build_pretrain(
         dict(type='ResNet38', width=WIDTH, dropout_layout='psa'))
-    original = MODELS.build(dict(type='ResNet38', width=WIDTH))
+    original = build_pretrain(dict(type='ResNet38', width=WIDTH))
     for unit in (psa.level6[0], psa.level7[0]):
         assert isinstance(unit.dropout2, nn.Dropout2d)
         assert isinstance(unit.dropout, nn.Dropout2d)
@@ -263,9 +271,10 @@ def test_psa_dropout_layout():
     x = torch.randn(1, 3, 33, 29)
     assert torch.equal(psa.eval()(x)[0], original.eval()(x)[0])
     with pytest.raises(ValueError, match='dropout_layout'):
-        MODELS.build(dict(type='ResNet38', width=WIDTH, dropout_layout='x'))
+        build_pretrain(
+            dict(type='ResNet38', width=WIDTH, dropout_layout='x'))
     with pytest.raises(ValueError, match='memory_lean'):
-        MODELS.build(
+        build_pretrain(
             dict(type='ResNet38', width=WIDTH, dropout_layout='psa',
                  memory_lean=True))
 
@@ -274,13 +283,12 @@ def test_cam_head_is_psa_classifier(tiny_config):
     """Loss = F.multilabel_soft_margin_loss, CAMs = relu(conv(x, fc8)),
     Xavier-uniform init; PSA's frozen parts and lr groups, with correct
     momentum."""
-    from mmpretrain.registry import MODELS
     from mmpretrain.structures import DataSample
     from mmpretrain.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(tiny_config)
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
+    model = build_pretrain(cfg.model)
     model.init_weights()
     head = model.head
     bound = (6 / (256 + 20))**0.5
@@ -329,7 +337,6 @@ def test_cam_head_is_psa_classifier(tiny_config):
 # import of PSA classifier files
 # --------------------------------------------------------------------------
 def test_psa_classifier_import(psa_checkpoint, tiny_config):
-    from mmpretrain.registry import MODELS
     from mmrn38.converters import convert_rn38_weights
     net, src, dst = psa_checkpoint
     checkpoint = torch.load(dst, weights_only=True)
@@ -340,7 +347,7 @@ def test_psa_classifier_import(psa_checkpoint, tiny_config):
                        net.b7.conv_branch2b1.weight)
     # the config's model takes it strictly, CAM head included
     cfg = Config.fromfile(tiny_config)
-    model = MODELS.build(cfg.model)
+    model = build_pretrain(cfg.model)
     model.load_state_dict(state, strict=True)
     # PSA's released res38_cls.pth (torch 0.3): no num_batches_tracked
     released = {
