@@ -5,7 +5,8 @@ import sys
 
 from mmengine.config import DictAction
 
-from mmrn38.apis import ConfigError, build_runner, load_config, prepare_test
+from mmrn38.apis import (ConfigError, build_runner, close_distributed,
+                         load_config, prepare_test)
 from mmrn38.models.inference_optimization import use_fast_path
 
 
@@ -57,6 +58,8 @@ def main():
     except (ConfigError, FileNotFoundError) as error:
         # a config that cannot be used, a missing checkpoint or data set
         sys.exit(f'test.py: error: {error}')
+    finally:
+        close_distributed()
 
 
 if __name__ == '__main__':

@@ -5,7 +5,8 @@ import sys
 
 from mmengine.config import DictAction
 
-from mmrn38.apis import ConfigError, build_runner, load_config, prepare_train
+from mmrn38.apis import (ConfigError, build_runner, close_distributed,
+                         load_config, prepare_train)
 
 
 def parse_args():
@@ -41,6 +42,8 @@ def main():
     except (ConfigError, FileNotFoundError) as error:
         # a config that cannot be used, a missing data set or weights file
         sys.exit(f'train.py: error: {error}')
+    finally:
+        close_distributed()
 
 
 if __name__ == '__main__':

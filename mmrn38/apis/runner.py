@@ -222,6 +222,14 @@ def setup_cpu_distributed(cfg: Config) -> Config:
     return cfg
 
 
+def close_distributed() -> None:
+    """Leave the process group, if any, before the process exits: a gloo
+    group still open at interpreter exit can abort a finished process
+    ("terminate called without an active exception")."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def build_runner(cfg: Config):
     """Build the Runner of the config's library (its registries filled)."""
     import mmrn38  # noqa: F401  registers the models and safe globals
