@@ -12,6 +12,7 @@ import struct
 import numpy as np
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS as CLS_MODELS
 from mmseg.registry import MODELS as SEG_MODELS
 
@@ -223,13 +224,15 @@ def build_model(arch, out_stride, kind, checkpoint):
         model = ResNet38(arch=arch, out_stride=out_stride, width=WIDTH)
         state_dict = {k[len('backbone.'):]: v for k, v in state_dict.items()}
     elif kind == 'cls':
-        model = CLS_MODELS.build(
-            dict(
-                type='ImageClassifier',
-                backbone=backbone,
-                neck=dict(type='GlobalAveragePooling'),
-                head=dict(
-                    type='LinearClsHead', num_classes=1000, in_channels=256)))
+        # mmpretrain's scope, whatever default scope an earlier test left
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            model = CLS_MODELS.build(
+                dict(
+                    type='ImageClassifier',
+                    backbone=backbone,
+                    neck=dict(type='GlobalAveragePooling'),
+                    head=dict(type='LinearClsHead', num_classes=1000,
+                              in_channels=256)))
     else:
         num_convs = 2 if 'decode_head.conv.conv.weight' in state_dict else 1
         model = SEG_MODELS.build(
@@ -628,7 +631,6 @@ def test_conversion_ignores_another_default_scope():
     """A process where mmseg set its default scope (``init_model``,
     ``register_all_modules()``) still converts classifiers, which are
     mmpretrain models."""
-    from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmseg'):
         meta = convert_rn38_weights(
             data_path('a1_cls_div16.params')).checkpoint['meta']

@@ -101,15 +101,19 @@ def test_bare_backbone_every_output_and_memory_lean():
 
 
 def test_classifier_scores_equal_plain():
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
     torch.manual_seed(0)
-    model = randomise_bn(MODELS.build(dict(
-        type='ImageClassifier',
-        backbone=dict(type='ResNet38', arch='A1', out_stride=32,
-                      width=WIDTH),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=10, in_channels=256)))
-    ).eval()
+    # in mmpretrain's scope, whatever default scope an earlier test left
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(dict(
+            type='ImageClassifier',
+            backbone=dict(type='ResNet38', arch='A1', out_stride=32,
+                          width=WIDTH),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=10,
+                      in_channels=256)))
+    model = randomise_bn(model).eval()
     fast = optimize_for_inference(copy.deepcopy(model))
     images = torch.randn(2, 3, 47, 39)
     with torch.no_grad():
