@@ -6,7 +6,7 @@ import re
 
 import pytest
 import torch
-from rn38_testing import (assert_tta_changed_predictions,
+from rn38_testing import (REPO, assert_tta_changed_predictions,
                           converted_voc_fixture, last_miou, run_tool,
                           tiny_voc_config)
 
@@ -115,3 +115,31 @@ def test_tools_end_with_one_error_line(case, trained, tmp_path):
     assert 'Traceback' not in proc.stdout
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith(message), proc.stdout[-2000:]
+
+
+def test_only_training_needs_the_pretrained_weights(tmp_path, monkeypatch):
+    """A shipped config names ImageNet weights for its backbone's
+    initialisation: training must find them, testing a checkpoint must not
+    ask for them (the Runner does not initialise weights to test)."""
+    from mmengine.config import Config
+
+    from mmrn38.apis import prepare_test, prepare_train
+    monkeypatch.chdir(tmp_path)  # no checkpoints/ folder here
+    data_root = write_voc(str(tmp_path), dict(train=1, val=1))
+    ckpt = tmp_path / 'model.pth'
+    ckpt.write_bytes(b'')
+
+    def voc_config():
+        cfg = Config.fromfile(osp.join(REPO, 'configs', 'rn38_voc.py'))
+        cfg.merge_from_dict({
+            'train_dataloader.dataset.datasets.0.data_root': data_root,
+            'train_dataloader.dataset.datasets.1.data_root': data_root,
+            'val_dataloader.dataset.data_root': data_root,
+            'test_dataloader.dataset.data_root': data_root,
+        }, allow_list_keys=True)
+        return cfg
+
+    prepare_test(voc_config(), str(ckpt))
+    with pytest.raises(FileNotFoundError, match='weights not found: '
+                       'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'):
+        prepare_train(voc_config())

@@ -25,8 +25,8 @@ def config_scope(cfg: Config) -> str:
     scope = cfg.get('default_scope')
     if scope not in SCOPES:
         raise ConfigError(f'config default_scope must be one of {SCOPES} '
-                         f'(inherit an mmseg or mmpretrain default_runtime), '
-                         f'got {scope!r}')
+                          f'(inherit an mmseg or mmpretrain default_runtime), '
+                          f'got {scope!r}')
     return scope
 
 
@@ -76,17 +76,19 @@ def prepare_train(cfg: Config, resume: bool = False,
             cfg.optim_wrapper.loss_scale = 'dynamic'
         else:
             raise ConfigError(f'--amp needs an OptimWrapper, the config has '
-                             f'{wrapper}')
+                              f'{wrapper}')
     cfg.resume = resume
-    check_local_inputs(cfg, ('train_dataloader', 'val_dataloader'))
+    check_local_inputs(cfg, ('train_dataloader', 'val_dataloader', 'model'))
     return cfg
 
 
-def check_local_inputs(cfg: Config, loaders) -> None:
+def check_local_inputs(cfg: Config, sections) -> None:
     """Fail early, naming what is missing, when a local file the run reads
-    is not there: the data roots and annotation lists of ``loaders`` and
-    the checkpoints of ``Pretrained`` initialisations (mmseg's datasets
-    would stop with a bare AssertionError, deep inside the Runner).
+    is not there: the data roots and annotation lists and the checkpoints
+    of ``Pretrained`` initialisations found in the config ``sections``
+    (mmseg's datasets would stop with a bare AssertionError, deep inside the
+    Runner). Only training initialises weights, so only it passes
+    ``'model'``.
 
     Raises:
         FileNotFoundError: the missing path and where the config names it.
@@ -117,10 +119,9 @@ def check_local_inputs(cfg: Config, loaders) -> None:
             for i, value in enumerate(node):
                 walk(value, f'{where}.{i}')
 
-    for loader in loaders:
-        if cfg.get(loader) is not None:
-            walk(cfg[loader], loader)
-    walk(cfg.model, 'model')
+    for section in sections:
+        if cfg.get(section) is not None:
+            walk(cfg[section], section)
     if problems:
         raise FileNotFoundError('; '.join(dict.fromkeys(problems)))
 
@@ -142,7 +143,7 @@ def prepare_test(cfg: Config,
         hook = cfg.default_hooks.get('visualization')
         if hook is None:
             raise ConfigError('--show/--show-dir need a "visualization" hook '
-                             'in default_hooks')
+                              'in default_hooks')
         if scope == 'mmseg':
             hook.draw = True
             hook.show = show
@@ -158,7 +159,7 @@ def prepare_test(cfg: Config,
     if tta:
         if 'tta_pipeline' not in cfg or 'tta_model' not in cfg:
             raise ConfigError('--tta needs tta_pipeline and tta_model in the '
-                             'config')
+                              'config')
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
     if out is not None:
@@ -204,8 +205,8 @@ def setup_cpu_distributed(cfg: Config) -> Config:
     accelerator. Without CUDA this joins the process group that torchrun
     describes (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``)
     with the gloo backend and wraps the model in
-    :class:`CPUDistributedDataParallel` (no device ids, SyncBN as BN). The Runner then finds the group already initialised
-    and uses it. With CUDA nothing changes (NCCL, SyncBN).
+    :class:`CPUDistributedDataParallel` (no device ids, SyncBN as BN). The
+    Runner then finds the group already initialised and uses it. With CUDA nothing changes (NCCL, SyncBN).
     """
     if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
         return cfg
