@@ -13,6 +13,8 @@ from rn38_testing import REPO
 
 import mmrn38
 from mmrn38 import ResNet38, optimize_for_inference
+from mmrn38.models import winograd_conv
+from mmrn38.models.winograd_conv import WinogradConv2d
 from mmrn38.utils import device_features
 
 WIDTH = 1 / 16
@@ -57,6 +59,21 @@ def segmentor(arch='A1', out_stride=8, **backbone):
     return randomise_bn(model)
 
 
+def winograd_candidates(model):
+    """The backbone's convolutions Winograd can compute (3x3, stride 1,
+    dilation up to 4)."""
+    return sum(
+        winograd_conv.is_winograd_compatible(m) and m.dilation[0] <= 4
+        for m in model.backbone.modules())
+
+
+@pytest.fixture
+def winograd_everywhere(monkeypatch):
+    """Winograd for every eligible conv, whatever its channel count (at
+    width 1/16 none reaches the 256 channels where it pays)."""
+    monkeypatch.setattr(winograd_conv, 'MIN_CHANNELS', 1)
+
+
 @pytest.mark.parametrize('arch,out_stride,size', [('A1', 8, (37, 45)),
                                                    ('A', 16, (41, 30)),
                                                    ('A1', 32, (33, 33))])
@@ -74,9 +91,69 @@ def test_segmentor_logits_equal_plain(arch, out_stride, size):
     # the 17 norm1 and bn7
     assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 37
     assert sum(isinstance(m, nn.BatchNorm2d) for m in fast.modules()) == 18
+    # at width 1/16 no conv has the 256 channels where Winograd pays
+    assert not any(isinstance(m, WinogradConv2d) for m in fast.modules())
 
 
-def test_compiled_fast_path_equals_plain():
+@pytest.mark.parametrize('arch,out_stride,size', [('A1', 8, (37, 45)),
+                                                   ('A', 16, (41, 30))])
+def test_winograd_logits_equal_plain(winograd_everywhere, arch, out_stride,
+                                     size):
+    model = segmentor(arch, out_stride).eval()
+    fast = optimize_for_inference(copy.deepcopy(model))
+    metas = [dict(img_shape=size, pad_shape=size)]
+    images = torch.randn(2, 3, *size)
+    with torch.no_grad():
+        ref = model.encode_decode(images, metas)
+        out = fast.encode_decode(images, metas)
+    assert_close_to(out, ref)
+    # every 3x3 stride-1 conv of the backbone with dilation <= 4 (the
+    # head's dilation-12 convs stay oneDNN's), F(4x4) in float32
+    winograd = [m for m in fast.modules() if isinstance(m, WinogradConv2d)]
+    assert len(winograd) == winograd_candidates(model) > 20
+    assert {(m.output_tile, m.transformed_weight.dtype)
+            for m in winograd} == {(4, torch.float32)}
+
+
+def test_winograd_bf16(winograd_everywhere, monkeypatch):
+    """bfloat16 uses F(2x2) in bfloat16, within bfloat16 rounding of the
+    float32 model."""
+    monkeypatch.setattr(device_features, 'cpu_flags',
+                        lambda: ('avx2', 'avx512f', 'avx512_bf16'))
+    model = segmentor().eval()
+    fast = optimize_for_inference(copy.deepcopy(model), bf16=True)
+    winograd = [m for m in fast.modules() if isinstance(m, WinogradConv2d)]
+    assert len(winograd) == winograd_candidates(model)
+    assert {(m.output_tile, m.transformed_weight.dtype)
+            for m in winograd} == {(2, torch.bfloat16)}
+    direct = optimize_for_inference(copy.deepcopy(model), bf16=True,
+                                    winograd=False)
+    images = torch.randn(2, 3, 37, 45)
+    with torch.no_grad():
+        # through forward, where the autocast hooks are
+        ref = model(images, mode='tensor')
+        out = fast(images, mode='tensor')
+        out_direct = direct(images, mode='tensor')
+    assert out.dtype == out_direct.dtype == torch.bfloat16
+
+    def relative(logits):
+        return ((logits.float() - ref).norm() / ref.norm()).item()
+
+    # bfloat16 rounding of every layer's inputs (2.5 % here, random
+    # weights) and F(2x2)'s of the transformed tiles: at most twice that
+    assert relative(out) <= 2 * relative(out_direct) < 0.1
+
+
+def test_winograd_off_switch_and_compile(winograd_everywhere):
+    model = segmentor().eval()
+    for options in (dict(winograd=False), dict(device='cuda')):
+        fast = optimize_for_inference(copy.deepcopy(model), **options)
+        assert not any(isinstance(m, WinogradConv2d)
+                       for m in fast.modules())
+
+
+def test_compiled_fast_path_equals_plain(winograd_everywhere):
+    """compile=True leaves the convs to inductor (no Winograd)."""
     model = segmentor().eval()
     fast = optimize_for_inference(copy.deepcopy(model), compile=True)
     size = (35, 43)
@@ -85,6 +162,7 @@ def test_compiled_fast_path_equals_plain():
     with torch.no_grad():
         assert_close_to(fast.encode_decode(images, metas),
                         model.encode_decode(images, metas))
+    assert not any(isinstance(m, WinogradConv2d) for m in fast.modules())
 
 
 def test_bare_backbone_every_output_and_memory_lean():

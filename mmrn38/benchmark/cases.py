@@ -16,6 +16,7 @@ ResNet-38 network (:mod:`.plain_port`), and ``rn38-os8-fast``, the
 and ``rn38-os8-compiled``, the same with its ``compile`` option (inference
 only; the warm-up runs include the compilation).
 """
+import copy
 import dataclasses
 from typing import Dict, Optional, Tuple
 
@@ -204,6 +205,11 @@ class CaseRunner:
 
     Attributes:
         model (nn.Module): The network, on ``settings.device``.
+        bf16_model (nn.Module): The network for bfloat16 autocast: for a
+            fast case its own copy through ``optimize_for_inference(...,
+            bf16=True)``, else ``model``.
+        params (int): Parameters of the network as built (the fast path
+            keeps some weights as transformed buffers).
     """
 
     def __init__(self, case: BenchmarkCase, settings: BenchmarkSettings):
@@ -219,16 +225,29 @@ class CaseRunner:
         model = model.to(device)
         if settings.channels_last:
             model = model.to(memory_format=torch.channels_last)
+        # before the fast path turns the 3x3 weights into buffers
+        self.params = sum(p.numel() for p in model.parameters())
+        self.bf16_model = model
         if case.fast:
             from mmrn38 import optimize_for_inference
+            if settings.bf16:
+                # the fast path picks its kernels for bfloat16 (Winograd
+                # F(2x2) instead of F(4x4)) when asked for it
+                self.bf16_model = optimize_for_inference(
+                    copy.deepcopy(model), bf16=True, compile=case.compile)
             model = optimize_for_inference(model, compile=case.compile)
+            if not settings.bf16:
+                self.bf16_model = model
         self.model = model
 
-    def infer(self, images, metas):
-        """``(N, 3, H, W)`` images -> ``(N, num_classes, H, W)`` logits."""
+    def infer(self, images, metas, bf16=False):
+        """``(N, 3, H, W)`` images -> ``(N, num_classes, H, W)`` logits
+        (``bf16``: of the model prepared for bfloat16 autocast, which the
+        caller turns on)."""
+        model = self.bf16_model if bf16 else self.model
         if self.plain:
-            return self.model(images)
-        return self.model.encode_decode(images, metas)
+            return model(images)
+        return model.encode_decode(images, metas)
 
     def loss(self, images, samples):
         """The training loss (a scalar) of images and their data samples

@@ -152,7 +152,7 @@ def measure_case(name: str, settings: BenchmarkSettings) -> dict:
     result = dict(
         case=name,
         description=case.description,
-        params=sum(p.numel() for p in model.parameters()))
+        params=runner.params)
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         runner.infer(images, metas)
@@ -193,6 +193,7 @@ def measure_inference(names: Sequence[str],
         torch.manual_seed(0)
         runners.append(CaseRunner(CASES[name], settings))
         runners[-1].model.eval()
+        runners[-1].bf16_model.eval()
     modes = ['fp32'] + (['bf16'] if settings.bf16 else [])
     times = [{mode: [] for mode in modes} for _ in runners]
     labels = [{} for _ in runners]
@@ -205,7 +206,8 @@ def measure_inference(names: Sequence[str],
                                         enabled=mode == 'bf16'):
                         _sync(device)
                         start = time.perf_counter()
-                        logits = runner.infer(images, metas)
+                        logits = runner.infer(images, metas,
+                                              bf16=mode == 'bf16')
                         _sync(device)
                     if i >= settings.warmup:
                         case_times[mode].append(time.perf_counter() - start)
