@@ -14,7 +14,7 @@ from mmrn38.utils.device_features import cpu_flags
 def test_benchmark_tool_reports_every_case(tmp_path):
     report_file = tmp_path / 'report.json'
     cases = ['rn38-os8', 'plain-port', 'rn38-os8-fast', 'rn38-os8-lean',
-             'r50-d8']
+             'rn38-os8-cl', 'r50-d8']
     proc = run_tool('analysis_tools/benchmark.py', '--cases', *cases,
                     '--size', 48, 40, '--width', 0.0625, '--repeats', 1,
                     '--warmup', 0, '--bf16', '--json', report_file)
@@ -33,7 +33,8 @@ def test_benchmark_tool_reports_every_case(tmp_path):
         assert result['bf16_agreement'] > 0.5
     plain, lean = results['rn38-os8'], results['rn38-os8-lean']
     # the same network: same parameters and forward arithmetic
-    for other in (lean, results['plain-port'], results['rn38-os8-fast']):
+    for other in (lean, results['plain-port'], results['rn38-os8-fast'],
+                  results['rn38-os8-cl']):
         assert other['flops'] == plain['flops'], other['case']
     assert lean['params'] == plain['params']
     assert results['plain-port']['params'] == plain['params']

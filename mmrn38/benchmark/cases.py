@@ -42,6 +42,8 @@ class BenchmarkCase:
         fast (bool): Run through :func:`~mmrn38.optimize_for_inference`
             (inference only: no training figures).
         compile (bool): With ``fast``, also its ``compile`` option.
+        channels_last (bool): Model and inputs in ``channels_last`` memory
+            format (``--channels-last`` does so for every case).
     """
     description: str
     backbone: Optional[dict] = None
@@ -49,6 +51,7 @@ class BenchmarkCase:
     width_keys: Tuple[str, ...] = ('width', )
     fast: bool = False
     compile: bool = False
+    channels_last: bool = False
 
     @property
     def trains(self) -> bool:
@@ -56,7 +59,7 @@ class BenchmarkCase:
 
 
 def _resnet38(description_extra='', fast=False, compile=False,
-              **kwargs) -> BenchmarkCase:
+              channels_last=False, **kwargs) -> BenchmarkCase:
     options = ', '.join(f'{k}={v}' for k, v in kwargs.items()
                         if k != 'out_stride')
     return BenchmarkCase(
@@ -69,7 +72,8 @@ def _resnet38(description_extra='', fast=False, compile=False,
             dropouts=(0.3, 0.5),
             **kwargs),
         fast=fast,
-        compile=compile)
+        compile=compile,
+        channels_last=channels_last)
 
 
 def _resnet_d8(depth: int) -> BenchmarkCase:
@@ -97,6 +101,8 @@ CASES: Dict[str, BenchmarkCase] = {
     'rn38-os8-compiled': _resnet38(
         ', optimize_for_inference(compile=True)', fast=True, compile=True,
         out_stride=8),
+    'rn38-os8-cl': _resnet38(
+        ', channels_last', channels_last=True, out_stride=8),
     'rn38-os8-lean': _resnet38(out_stride=8, memory_lean=True),
     'rn38-os8-cp': _resnet38(out_stride=8, with_cp=True),
     'rn38-os8-lean-cp': _resnet38(out_stride=8, memory_lean=True,
@@ -223,7 +229,8 @@ class CaseRunner:
         else:
             model = build_segmentor(case, settings)
         model = model.to(device)
-        if settings.channels_last:
+        self.channels_last = settings.channels_last or case.channels_last
+        if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         # before the fast path turns the 3x3 weights into buffers
         self.params = sum(p.numel() for p in model.parameters())
@@ -240,11 +247,16 @@ class CaseRunner:
                 self.bf16_model = model
         self.model = model
 
+    def _layout(self, images):
+        return images.contiguous(memory_format=torch.channels_last) if \
+            self.channels_last else images
+
     def infer(self, images, metas, bf16=False):
         """``(N, 3, H, W)`` images -> ``(N, num_classes, H, W)`` logits
         (``bf16``: of the model prepared for bfloat16 autocast, which the
         caller turns on)."""
         model = self.bf16_model if bf16 else self.model
+        images = self._layout(images)
         if self.plain:
             return model(images)
         return model.encode_decode(images, metas)
@@ -252,6 +264,7 @@ class CaseRunner:
     def loss(self, images, samples):
         """The training loss (a scalar) of images and their data samples
         (``gt_sem_seg`` labels)."""
+        images = self._layout(images)
         if self.plain:
             labels = torch.cat([s.gt_sem_seg.data for s in samples])
             return F.cross_entropy(self.model(images), labels.long(),
