@@ -123,9 +123,9 @@ def optimize_for_inference(model: nn.Module,
                            winograd: bool = True):
     """Make a model holding ResNet-38 backbones ready for fast inference.
 
-    Folds BN into the convs it follows, converts parameters to
-    ``channels_last`` and puts the model in eval mode (see the module
-    docstring). Float32 outputs equal the plain model's to float32 rounding.
+    Folds BN into the convs it follows, computes the wide 3x3 convs with
+    Winograd's algorithm on CPU, converts parameters to ``channels_last``
+    and puts the model in eval mode (see the module docstring). Float32 outputs equal the plain model's to float32 rounding.
     The model is changed in place and can no longer be trained.
 
     Args:
