@@ -125,8 +125,9 @@ def optimize_for_inference(model: nn.Module,
 
     Folds BN into the convs it follows, computes the wide 3x3 convs with
     Winograd's algorithm on CPU, converts parameters to ``channels_last``
-    and puts the model in eval mode (see the module docstring). Float32 outputs equal the plain model's to float32 rounding.
-    The model is changed in place and can no longer be trained.
+    and puts the model in eval mode (see the module docstring). Float32
+    outputs equal the plain model's to float32 rounding. The model is
+    changed in place and can no longer be trained.
 
     Args:
         model (nn.Module): An mmseg segmentor, an mmpretrain classifier, a
