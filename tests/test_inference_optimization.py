@@ -59,6 +59,20 @@ def segmentor(arch='A1', out_stride=8, **backbone):
     return randomise_bn(model)
 
 
+def logits_of(model, fast, size, batch=2):
+    """encode_decode logits of the plain and the fast model on the same
+    random images."""
+    metas = [dict(img_shape=size, pad_shape=size)]
+    images = torch.randn(batch, 3, *size)
+    with torch.no_grad():
+        return (model.encode_decode(images, metas),
+                fast.encode_decode(images, metas))
+
+
+def winograd_layers(model):
+    return [m for m in model.modules() if isinstance(m, WinogradConv2d)]
+
+
 def winograd_candidates(model):
     """The backbone's convolutions Winograd can compute (3x3, stride 1,
     dilation up to 4)."""
@@ -80,11 +94,7 @@ def winograd_everywhere(monkeypatch):
 def test_segmentor_logits_equal_plain(arch, out_stride, size):
     model = segmentor(arch, out_stride).eval()
     fast = optimize_for_inference(copy.deepcopy(model))
-    metas = [dict(img_shape=size, pad_shape=size)]
-    images = torch.randn(2, 3, *size)
-    with torch.no_grad():
-        ref = model.encode_decode(images, metas)
-        out = fast.encode_decode(images, metas)
+    ref, out = logits_of(model, fast, size)
     assert_close_to(out, ref)
     assert not fast.training and fast.inference_bf16 is False
     # conv1 -> norm2 in all 17 units, conv2 -> norm3 in 6a and 7a; left:
@@ -92,7 +102,7 @@ def test_segmentor_logits_equal_plain(arch, out_stride, size):
     assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 37
     assert sum(isinstance(m, nn.BatchNorm2d) for m in fast.modules()) == 18
     # at width 1/16 no conv has the 256 channels where Winograd pays
-    assert not any(isinstance(m, WinogradConv2d) for m in fast.modules())
+    assert not winograd_layers(fast)
 
 
 @pytest.mark.parametrize('arch,out_stride,size', [('A1', 8, (37, 45)),
@@ -101,15 +111,11 @@ def test_winograd_logits_equal_plain(winograd_everywhere, arch, out_stride,
                                      size):
     model = segmentor(arch, out_stride).eval()
     fast = optimize_for_inference(copy.deepcopy(model))
-    metas = [dict(img_shape=size, pad_shape=size)]
-    images = torch.randn(2, 3, *size)
-    with torch.no_grad():
-        ref = model.encode_decode(images, metas)
-        out = fast.encode_decode(images, metas)
+    ref, out = logits_of(model, fast, size)
     assert_close_to(out, ref)
     # every 3x3 stride-1 conv of the backbone with dilation <= 4 (the
     # head's dilation-12 convs stay oneDNN's), F(4x4) in float32
-    winograd = [m for m in fast.modules() if isinstance(m, WinogradConv2d)]
+    winograd = winograd_layers(fast)
     assert len(winograd) == winograd_candidates(model) > 20
     assert {(m.output_tile, m.transformed_weight.dtype)
             for m in winograd} == {(4, torch.float32)}
@@ -122,7 +128,7 @@ def test_winograd_bf16(winograd_everywhere, monkeypatch):
                         lambda: ('avx2', 'avx512f', 'avx512_bf16'))
     model = segmentor().eval()
     fast = optimize_for_inference(copy.deepcopy(model), bf16=True)
-    winograd = [m for m in fast.modules() if isinstance(m, WinogradConv2d)]
+    winograd = winograd_layers(fast)
     assert len(winograd) == winograd_candidates(model)
     assert {(m.output_tile, m.transformed_weight.dtype)
             for m in winograd} == {(2, torch.bfloat16)}
@@ -148,21 +154,16 @@ def test_winograd_off_switch_and_compile(winograd_everywhere):
     model = segmentor().eval()
     for options in (dict(winograd=False), dict(device='cuda')):
         fast = optimize_for_inference(copy.deepcopy(model), **options)
-        assert not any(isinstance(m, WinogradConv2d)
-                       for m in fast.modules())
+        assert not winograd_layers(fast)
 
 
 def test_compiled_fast_path_equals_plain(winograd_everywhere):
     """compile=True leaves the convs to inductor (no Winograd)."""
     model = segmentor().eval()
     fast = optimize_for_inference(copy.deepcopy(model), compile=True)
-    size = (35, 43)
-    metas = [dict(img_shape=size, pad_shape=size)]
-    images = torch.randn(1, 3, *size)
-    with torch.no_grad():
-        assert_close_to(fast.encode_decode(images, metas),
-                        model.encode_decode(images, metas))
-    assert not any(isinstance(m, WinogradConv2d) for m in fast.modules())
+    ref, out = logits_of(model, fast, (35, 43), batch=1)
+    assert_close_to(out, ref)
+    assert not winograd_layers(fast)
 
 
 def test_bare_backbone_every_output_and_memory_lean():

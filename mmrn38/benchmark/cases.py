@@ -234,18 +234,17 @@ class CaseRunner:
             model = model.to(memory_format=torch.channels_last)
         # before the fast path turns the 3x3 weights into buffers
         self.params = sum(p.numel() for p in model.parameters())
-        self.bf16_model = model
+        bf16_model = None
         if case.fast:
             from mmrn38 import optimize_for_inference
             if settings.bf16:
                 # the fast path picks its kernels for bfloat16 (Winograd
                 # F(2x2) instead of F(4x4)) when asked for it
-                self.bf16_model = optimize_for_inference(
+                bf16_model = optimize_for_inference(
                     copy.deepcopy(model), bf16=True, compile=case.compile)
             model = optimize_for_inference(model, compile=case.compile)
-            if not settings.bf16:
-                self.bf16_model = model
         self.model = model
+        self.bf16_model = model if bf16_model is None else bf16_model
 
     def _layout(self, images):
         return images.contiguous(memory_format=torch.channels_last) if \
