@@ -14,6 +14,7 @@ from rn38_testing import REPO
 import mmrn38
 from mmrn38 import ResNet38, optimize_for_inference
 from mmrn38.models import winograd_conv
+from mmrn38.models.inference_optimization import BFloat16Conv2d
 from mmrn38.models.winograd_conv import WinogradConv2d
 from mmrn38.utils import device_features
 
@@ -148,6 +149,30 @@ def test_winograd_bf16(winograd_everywhere, monkeypatch):
     # bfloat16 rounding of every layer's inputs (2.5 % here, random
     # weights) and F(2x2)'s of the transformed tiles: at most twice that
     assert relative(out) <= 2 * relative(out_direct) < 0.1
+
+
+def test_bf16_weights_compute_what_autocast_computes(monkeypatch):
+    """With bf16 every other conv keeps bfloat16 weights: bit for bit what
+    the float32 convs give under autocast."""
+    monkeypatch.setattr(device_features, 'cpu_flags',
+                        lambda: ('avx2', 'avx512f', 'avx512_bf16'))
+    model = segmentor().eval()
+    fast = optimize_for_inference(copy.deepcopy(model), bf16=True)
+    float32 = optimize_for_inference(copy.deepcopy(model))
+    convs = [m for m in fast.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 45 and all(
+        type(m) is BFloat16Conv2d and m.weight.dtype == torch.bfloat16
+        for m in convs)
+    images = torch.randn(2, 3, 37, 45)
+    with torch.no_grad():
+        out = fast(images, mode='tensor')
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            ref = float32(images, mode='tensor')
+        # called outside the model's autocast: float32 in, float32 out
+        conv = convs[0]
+        alone = conv(torch.randn(1, conv.in_channels, 9, 7))
+    assert out.dtype == torch.bfloat16 and torch.equal(out, ref)
+    assert alone.dtype == torch.float32
 
 
 def test_winograd_off_switch_and_compile(winograd_everywhere):
