@@ -1,7 +1,7 @@
 """tools/analysis_tools/benchmark.py on tiny networks: every figure is
-measured, the table (titled with the CPU flags) and the JSON report agree,
-the plain port does the project's arithmetic, and the memory-lean mode needs
-less training memory than the plain one."""
+measured, the table (titled with the CPU flags and the kernels' limits) and
+the JSON report agree, the plain port does the project's arithmetic, and
+the memory-lean mode needs less training memory than the plain one."""
 import json
 
 import torch
@@ -17,10 +17,14 @@ def test_benchmark_tool_reports_every_case(tmp_path):
              'rn38-os8-cl', 'r50-d8']
     proc = run_tool('analysis_tools/benchmark.py', '--cases', *cases,
                     '--size', 48, 40, '--width', 0.0625, '--repeats', 1,
-                    '--warmup', 0, '--bf16', '--json', report_file)
+                    '--warmup', 0, '--bf16', '--json', report_file,
+                    env=dict(ONEDNN_MAX_CPU_ISA='AVX2'))
     report = json.loads(report_file.read_text())
     assert report['settings']['size'] == [48, 40]
     assert report['machine']['cpu_flags'] == list(cpu_flags())
+    # oneDNN's kernels limited to AVX2 (another machine kind's): said
+    assert report['machine']['kernel_isa_limits']['ONEDNN_MAX_CPU_ISA'] \
+        == 'AVX2'
     results = {r['case']: r for r in report['results']}
     assert list(results) == cases
     for result in results.values():
@@ -46,6 +50,7 @@ def test_benchmark_tool_reports_every_case(tmp_path):
     assert [row.split('|')[1].strip() for row in rows] == cases
     assert '(1.00x)' in rows[0]
     assert f'CPU flags: {" ".join(cpu_flags()) or "unknown"}' in proc.stdout
+    assert 'kernels limited to ONEDNN_MAX_CPU_ISA=AVX2' in proc.stdout
 
 
 def test_every_case_builds_and_segments():

@@ -224,8 +224,17 @@ def measure_inference(names: Sequence[str],
     return results
 
 
+#: Environment variables that cap the instruction set of PyTorch's CPU
+#: kernels (oneDNN's convolutions, MKL's matrix products, ATen's own loops)
+#: below what the CPU has: with them one machine measures another kind's
+#: kernels (e.g. AVX2 only on an AVX-512 machine).
+KERNEL_ISA_LIMITS = ('ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA',
+                     'MKL_ENABLE_INSTRUCTIONS', 'ATEN_CPU_CAPABILITY')
+
+
 def machine_info(device: str) -> dict:
     """CPU model and flags (:func:`~mmrn38.utils.device_features.cpu_flags`),
+    the kernels' instruction set limits in force (:data:`KERNEL_ISA_LIMITS`),
     threads, device name and library versions."""
     import mmengine
     import mmseg
@@ -239,6 +248,10 @@ def machine_info(device: str) -> dict:
     info = dict(
         cpu=cpu,
         cpu_flags=list(cpu_flags()),
+        kernel_isa_limits={
+            name: os.environ[name]
+            for name in KERNEL_ISA_LIMITS if os.environ.get(name)
+        },
         cpu_count=os.cpu_count(),
         torch_threads=torch.get_num_threads(),
         torch=torch.__version__,

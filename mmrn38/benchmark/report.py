@@ -24,10 +24,21 @@ COLUMNS = (
 )
 
 
+def _limits(machine: dict) -> str:
+    """'; kernels limited to ONEDNN_MAX_CPU_ISA=AVX2 ...' where such
+    environment variables were set (else '')."""
+    limits = machine.get('kernel_isa_limits')
+    if not limits:
+        return ''
+    return '; kernels limited to ' + ' '.join(
+        f'{name}={value}' for name, value in limits.items())
+
+
 def format_table(report: dict, reference: Optional[str] = None) -> str:
     """The report as a Markdown table; each number is followed by its ratio
     to the ``reference`` case (default: the first). The title names the
-    settings, the machine with its CPU flags and the load average."""
+    settings, the machine with its CPU flags (and the kernels' instruction
+    set limits, where set) and the load average."""
     settings = report['settings']
     results = report['results']
     by_name = {r['case']: r for r in results}
@@ -67,7 +78,8 @@ def format_table(report: dict, reference: Optional[str] = None) -> str:
     title = (f'{h}x{w}, batch {batch}, {settings["device"]} '
              f'({machine.get("gpu", machine["cpu"])}, '
              f'{machine["torch_threads"]} threads; CPU flags: '
-             f'{" ".join(machine["cpu_flags"]) or "unknown"}), '
+             f'{" ".join(machine["cpu_flags"]) or "unknown"}'
+             f'{_limits(machine)}), '
              f'torch {machine["torch"]}; '
              f'median of {settings["repeats"]} after {settings["warmup"]} '
              f'warm-up; channels_last={settings["channels_last"]}, '
