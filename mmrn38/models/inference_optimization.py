@@ -24,8 +24,8 @@ faster on CPU and exact to float32 rounding (README, "Speed and memory"):
    compute, without casting every weight on every call (6 % of the time of
    a 256x256 forward);
 6. optionally ``torch.compile`` (inductor, with ``freezing``: weights as
-   constants, BN-ReLU-add fused into few kernels) of each ResNet38's
-   forward. It pays on a fixed input size: it compiles once per input
+   constants, BN-ReLU-add and Winograd's tile copies fused into few
+   kernels) of each ResNet38's forward. It pays on a fixed input size: it compiles once per input
    size (about 50 s for 256x256 on 2 busy cores) and recompiles for a
    new one.
 
@@ -201,8 +201,8 @@ def optimize_for_inference(model: nn.Module,
         winograd (bool): On CPU, compute the backbone's 3x3 convolutions
             with 256 or more channels and dilation up to 4 with Winograd's
             algorithm (:class:`~mmrn38.models.winograd_conv.WinogradConv2d`:
-            F(4x4, 3x3) in float32, F(2x2, 3x3) with ``bf16``); not with
-            ``compile``.
+            F(4x4, 3x3) in float32, F(2x2, 3x3) with ``bf16``), compiled
+            too with ``compile``.
 
     Returns:
         ``model``, in eval mode. Its attribute ``inference_bf16`` tells
@@ -232,7 +232,7 @@ def optimize_for_inference(model: nn.Module,
     for unit in inner.modules():
         if isinstance(unit, PreActUnit):
             fold_unit_norms(unit)
-    if winograd and not compile and device.type == 'cpu':
+    if winograd and device.type == 'cpu':
         for backbone in backbones:
             use_winograd_convs(backbone, bf16=use_bf16)
     if use_bf16:
