@@ -25,9 +25,9 @@ faster on CPU and exact to float32 rounding (README, "Speed and memory"):
    a 256x256 forward);
 6. optionally ``torch.compile`` (inductor, with ``freezing``: weights as
    constants, BN-ReLU-add and Winograd's tile copies fused into few
-   kernels) of each ResNet38's forward. It pays on a fixed input size: it compiles once per input
-   size (about 50 s for 256x256 on 2 busy cores) and recompiles for a
-   new one.
+   kernels) of each ResNet38's forward. It pays on a fixed input size: it
+   compiles once per input size (about 40 s for 256x256 on 2 cores with an
+   empty cache) and recompiles for a new one.
 
 ``mmcv.cnn.fuse_conv_bn`` is not used: it pairs a BN with the last conv
 *registered* before it in the same parent, across other children. In
