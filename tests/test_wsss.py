@@ -401,6 +401,45 @@ def test_make_cams_matches_psa(psa_checkpoint, tiny_config, voc_root,
         assert agree > 0.99, name
 
 
+def test_make_cams_fast_path(psa_checkpoint, tiny_config, voc_root,
+                             tmp_path, monkeypatch):
+    """--fast: the classifier through optimize_for_inference (BN folded,
+    Winograd's convs) gives the same CAMs to float32 rounding."""
+    from mmrn38.models import winograd_conv
+    from mmrn38.models.winograd_conv import WinogradConv2d
+    from mmrn38.wsss.cams import CAMModel
+
+    # at width 1/16 no conv has the 256 channels where Winograd pays
+    monkeypatch.setattr(winograd_conv, 'MIN_CHANNELS', 1)
+    _, _, dst = psa_checkpoint
+    fast = CAMModel(tiny_config, dst, fast=True).model
+    assert not fast.training and any(
+        isinstance(m, WinogradConv2d) for m in fast.modules())
+    prepared = []
+
+    def optimize(model, **kwargs):
+        prepared.append(model)
+        return optimize_for_inference(model, **kwargs)
+
+    optimize_for_inference = mmrn38.optimize_for_inference
+    monkeypatch.setattr(mmrn38, 'optimize_for_inference', optimize)
+    make_cams = load_tool('wsss/make_cams.py')
+    for folder, option in (('plain', []), ('fast', ['--fast'])):
+        assert make_cams.main([
+            tiny_config, dst, '--data-root', voc_root, '--split', 'odd',
+            '--out-cam', str(tmp_path / folder), '--device', 'cpu'
+        ] + option) == 0
+        assert len(prepared) == (folder == 'fast')
+    for name in IMAGES:
+        plain, fast_cams = (np.load(
+            tmp_path / folder / f'{name}.npy', allow_pickle=True).item()
+            for folder in ('plain', 'fast'))
+        assert sorted(plain) == sorted(fast_cams)
+        for c, cam in plain.items():
+            # normalised to [0, 1)
+            assert np.abs(fast_cams[c] - cam).max() <= 1e-4, (name, c)
+
+
 def test_make_cams_bad_input(psa_checkpoint, tiny_config, voc_root,
                              tmp_path, capsys):
     _, _, dst = psa_checkpoint

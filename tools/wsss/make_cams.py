@@ -3,7 +3,7 @@ procedure (infer_cls.py), in PSA's file format.
 
     python tools/wsss/make_cams.py configs/wsss/rn38_voc_cls.py CKPT \\
         --data-root data/VOCdevkit/VOC2012 --split train \\
-        --out-cam work_dirs/cams [--out-pred work_dirs/cam_pred]
+        --out-cam work_dirs/cams [--out-pred work_dirs/cam_pred] [--fast]
 
 ``--out-cam``: ``<name>.npy`` = ``np.save`` of ``{class index 0..19: (H, W)
 float32}`` for the image's classes (labels from its mask); ``--out-pred``:
@@ -44,6 +44,10 @@ def parse_args(argv=None):
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu',
         help='cpu, cuda, cuda:1 ... (default: cuda if available)')
+    parser.add_argument(
+        '--fast', action='store_true',
+        help='run the classifier through mmrn38.optimize_for_inference '
+        '(float32: the same CAMs to float32 rounding, faster)')
     return parser.parse_args(argv)
 
 
@@ -61,7 +65,8 @@ def main(argv=None):
             out_pred=args.out_pred,
             scales=args.scales,
             bg_thresh=args.bg_thresh,
-            device=args.device)
+            device=args.device,
+            fast=args.fast)
     except (WSSSDataError, OSError) as error:
         message = ' '.join(str(error).split())
         print(f'\n{PROG}: error: {message}', file=sys.stderr)
