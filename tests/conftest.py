@@ -21,3 +21,12 @@ sys.path.insert(0, os.path.join(TESTS, 'helpers'))
 @pytest.fixture(scope='session')
 def repo_root():
     return REPO
+
+
+@pytest.fixture
+def winograd_everywhere(monkeypatch):
+    """The fast path's Winograd convs for every eligible conv, whatever its
+    channel count (at the tests' small widths none reaches the 256 channels
+    where it pays)."""
+    from mmrn38.models import winograd_conv
+    monkeypatch.setattr(winograd_conv, 'MIN_CHANNELS', 1)

@@ -82,13 +82,6 @@ def winograd_candidates(model):
         for m in model.backbone.modules())
 
 
-@pytest.fixture
-def winograd_everywhere(monkeypatch):
-    """Winograd for every eligible conv, whatever its channel count (at
-    width 1/16 none reaches the 256 channels where it pays)."""
-    monkeypatch.setattr(winograd_conv, 'MIN_CHANNELS', 1)
-
-
 @pytest.mark.parametrize('arch,out_stride,size', [('A1', 8, (37, 45)),
                                                    ('A', 16, (41, 30)),
                                                    ('A1', 32, (33, 33))])
@@ -175,7 +168,7 @@ def test_bf16_weights_compute_what_autocast_computes(monkeypatch):
     assert alone.dtype == torch.float32
 
 
-def test_winograd_off_switch_and_compile(winograd_everywhere):
+def test_winograd_off_switch_and_cuda(winograd_everywhere):
     model = segmentor().eval()
     for options in (dict(winograd=False), dict(device='cuda')):
         fast = optimize_for_inference(copy.deepcopy(model), **options)

@@ -402,26 +402,23 @@ def test_make_cams_matches_psa(psa_checkpoint, tiny_config, voc_root,
 
 
 def test_make_cams_fast_path(psa_checkpoint, tiny_config, voc_root,
-                             tmp_path, monkeypatch):
+                             tmp_path, monkeypatch, winograd_everywhere):
     """--fast: the classifier through optimize_for_inference (BN folded,
     Winograd's convs) gives the same CAMs to float32 rounding."""
-    from mmrn38.models import winograd_conv
     from mmrn38.models.winograd_conv import WinogradConv2d
     from mmrn38.wsss.cams import CAMModel
 
-    # at width 1/16 no conv has the 256 channels where Winograd pays
-    monkeypatch.setattr(winograd_conv, 'MIN_CHANNELS', 1)
     _, _, dst = psa_checkpoint
     fast = CAMModel(tiny_config, dst, fast=True).model
     assert not fast.training and any(
         isinstance(m, WinogradConv2d) for m in fast.modules())
+    optimize_for_inference = mmrn38.optimize_for_inference
     prepared = []
 
     def optimize(model, **kwargs):
         prepared.append(model)
         return optimize_for_inference(model, **kwargs)
 
-    optimize_for_inference = mmrn38.optimize_for_inference
     monkeypatch.setattr(mmrn38, 'optimize_for_inference', optimize)
     make_cams = load_tool('wsss/make_cams.py')
     for folder, option in (('plain', []), ('fast', ['--fast'])):

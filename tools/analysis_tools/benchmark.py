@@ -15,8 +15,8 @@ Examples::
         rn38-os8-fast --size 256 --repeats 5 --bf16
     python tools/analysis_tools/benchmark.py --device cuda --batch 8 --amp
     # another machine kind's kernels (the title says so)
-    ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
-        ATEN_CPU_CAPABILITY=avx2 python tools/analysis_tools/benchmark.py \
+    ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \\
+        ATEN_CPU_CAPABILITY=avx2 python tools/analysis_tools/benchmark.py \\
         --cases plain-port rn38-os8-fast --size 256
 """
 import argparse
