@@ -11,11 +11,42 @@ import os
 import sys
 
 import pytest
+import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(REPO, 'tests')
 DATA = os.path.join(TESTS, 'data')
 sys.path.insert(0, os.path.join(TESTS, 'helpers'))
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        '--device', default='cpu',
+        help='device of the tests that take the `device` fixture: cpu '
+        '(default), cuda, cuda:1 ... (`pytest --device cuda -m device` runs '
+        'just those)')
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if 'device' in getattr(item, 'fixturenames', ()):
+            item.add_marker(pytest.mark.device)
+
+
+@pytest.fixture(scope='session')
+def device(request):
+    """The ``--device`` the tests run on. On CUDA the tests hold cuDNN to
+    its deterministic float32 kernels: they compare two paths exactly or to
+    float32 rounding, while the default kernels' atomics make even one path
+    differ from run to run and TF32 rounds products to 10 mantissa bits."""
+    device = torch.device(request.config.getoption('--device'))
+    if device.type == 'cuda':
+        if not torch.cuda.is_available():
+            pytest.exit('--device cuda: no CUDA device here', returncode=4)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.allow_tf32 = False
+    return device
 
 
 @pytest.fixture(scope='session')

@@ -2,6 +2,7 @@
 measured, the table (titled with the CPU flags and the kernels' limits) and
 the JSON report agree, the plain port does the project's arithmetic, and
 the memory-lean mode needs less training memory than the plain one."""
+import dataclasses
 import json
 
 import torch
@@ -78,3 +79,28 @@ def test_plain_port_has_the_projects_parameters():
         return sorted(tuple(p.shape) for p in model.parameters())
 
     assert shapes(port) == shapes(ours)
+
+
+def test_training_out_of_memory_is_a_result(monkeypatch):
+    """A case whose training step runs out of device memory keeps its other
+    figures and shows OOM in the training columns, instead of ending the
+    run."""
+    from mmrn38.benchmark import format_table, measure
+    from mmrn38.benchmark.report import TRAIN_KEYS
+
+    def out_of_memory(fn, settings, device):
+        raise torch.OutOfMemoryError('CUDA out of memory (simulated)')
+
+    settings = BenchmarkSettings(size=(33, 40), width=0.0625, repeats=1,
+                                 warmup=0)
+    fits = measure.measure_case('r50-d8', settings)
+    monkeypatch.setattr(measure, '_median_seconds', out_of_memory)
+    too_large = measure.measure_case('rn38-os8', settings)
+    assert too_large['train_oom'] and too_large['flops'] > 0
+    assert not any(key in too_large for key in TRAIN_KEYS)
+    report = dict(settings=dataclasses.asdict(settings),
+                  machine=measure.machine_info('cpu'),
+                  loadavg_before=(0, 0, 0), loadavg_after=(0, 0, 0),
+                  results=[fits, too_large])
+    row = format_table(report).splitlines()[-1]
+    assert row.startswith('| rn38-os8') and row.count('OOM') == 3

@@ -64,7 +64,7 @@ def logits_of(model, fast, size, batch=2):
     """encode_decode logits of the plain and the fast model on the same
     random images."""
     metas = [dict(img_shape=size, pad_shape=size)]
-    images = torch.randn(batch, 3, *size)
+    images = torch.randn(batch, 3, *size).to(next(model.parameters()).device)
     with torch.no_grad():
         return (model.encode_decode(images, metas),
                 fast.encode_decode(images, metas))
@@ -85,8 +85,8 @@ def winograd_candidates(model):
 @pytest.mark.parametrize('arch,out_stride,size', [('A1', 8, (37, 45)),
                                                    ('A', 16, (41, 30)),
                                                    ('A1', 32, (33, 33))])
-def test_segmentor_logits_equal_plain(arch, out_stride, size):
-    model = segmentor(arch, out_stride).eval()
+def test_segmentor_logits_equal_plain(arch, out_stride, size, device):
+    model = segmentor(arch, out_stride).eval().to(device)
     fast = optimize_for_inference(copy.deepcopy(model))
     ref, out = logits_of(model, fast, size)
     assert_close_to(out, ref)
@@ -144,26 +144,26 @@ def test_winograd_bf16(winograd_everywhere, monkeypatch):
     assert relative(out) <= 2 * relative(out_direct) < 0.1
 
 
-def test_bf16_weights_compute_what_autocast_computes(monkeypatch):
+def test_bf16_weights_compute_what_autocast_computes(monkeypatch, device):
     """With bf16 every other conv keeps bfloat16 weights: bit for bit what
     the float32 convs give under autocast."""
     monkeypatch.setattr(device_features, 'cpu_flags',
                         lambda: ('avx2', 'avx512f', 'avx512_bf16'))
-    model = segmentor().eval()
+    model = segmentor().eval().to(device)
     fast = optimize_for_inference(copy.deepcopy(model), bf16=True)
     float32 = optimize_for_inference(copy.deepcopy(model))
     convs = [m for m in fast.modules() if isinstance(m, nn.Conv2d)]
     assert len(convs) == 45 and all(
         type(m) is BFloat16Conv2d and m.weight.dtype == torch.bfloat16
         for m in convs)
-    images = torch.randn(2, 3, 37, 45)
+    images = torch.randn(2, 3, 37, 45, device=device)
     with torch.no_grad():
         out = fast(images, mode='tensor')
-        with torch.autocast('cpu', dtype=torch.bfloat16):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
             ref = float32(images, mode='tensor')
         # called outside the model's autocast: float32 in, float32 out
         conv = convs[0]
-        alone = conv(torch.randn(1, conv.in_channels, 9, 7))
+        alone = conv(torch.randn(1, conv.in_channels, 9, 7, device=device))
     assert out.dtype == torch.bfloat16 and torch.equal(out, ref)
     assert alone.dtype == torch.float32
 

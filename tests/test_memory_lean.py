@@ -19,7 +19,7 @@ def train_step(model, x, seed=0):
     torch.manual_seed(seed)
     outs = model(inp)
     weights = torch.Generator().manual_seed(1)
-    sum((o * torch.randn(o.shape, generator=weights)).sum()
+    sum((o * torch.randn(o.shape, generator=weights).to(o.device)).sum()
         for o in outs).backward()
     grads = {n: p.grad for n, p in model.named_parameters()
              if p.grad is not None}
@@ -49,45 +49,46 @@ def assert_same_step(plain, other, x):
 
 @pytest.mark.parametrize('norm_eval', [False, True])
 @pytest.mark.parametrize('out_stride', [8, 16, 32])
-def test_lean_equals_plain(out_stride, norm_eval):
+def test_lean_equals_plain(out_stride, norm_eval, device):
     kwargs = dict(width=TINY, out_stride=out_stride, out_indices=ALL_LEVELS,
                   norm_eval=norm_eval, dropouts=(0.3, 0.5))
     torch.manual_seed(0)
-    plain = ResNet38(**kwargs).train()
-    lean = ResNet38(memory_lean=True, **kwargs).train()
-    assert_same_step(plain, lean, torch.randn(2, 3, 45, 37))
+    plain = ResNet38(**kwargs).train().to(device)
+    lean = ResNet38(memory_lean=True, **kwargs).train().to(device)
+    assert_same_step(plain, lean, torch.randn(2, 3, 45, 37, device=device))
 
 
-def test_lean_equals_plain_model_a_and_frozen_stages():
+def test_lean_equals_plain_model_a_and_frozen_stages(device):
     kwargs = dict(arch='A', width=TINY, frozen_stages=2, dropouts=(0, 0))
     torch.manual_seed(0)
-    plain = ResNet38(**kwargs).train()
-    lean = ResNet38(memory_lean=True, **kwargs).train()
-    assert_same_step(plain, lean, torch.randn(2, 3, 40, 40))
+    plain = ResNet38(**kwargs).train().to(device)
+    lean = ResNet38(memory_lean=True, **kwargs).train().to(device)
+    assert_same_step(plain, lean, torch.randn(2, 3, 40, 40, device=device))
 
 
 @pytest.mark.parametrize('memory_lean', [False, True])
-def test_with_cp_equals_plain_including_bn_statistics(memory_lean):
+def test_with_cp_equals_plain_including_bn_statistics(memory_lean, device):
     """with_cp recomputes each unit in backward; the recomputation must not
     update BN running statistics a second time."""
     kwargs = dict(width=TINY, out_indices=(3, 5), dropouts=(0.3, 0.5))
     torch.manual_seed(0)
-    plain = ResNet38(**kwargs).train()
-    ckpt = ResNet38(with_cp=True, memory_lean=memory_lean, **kwargs).train()
-    assert_same_step(plain, ckpt, torch.randn(2, 3, 33, 35))
+    plain = ResNet38(**kwargs).train().to(device)
+    ckpt = ResNet38(with_cp=True, memory_lean=memory_lean,
+                    **kwargs).train().to(device)
+    assert_same_step(plain, ckpt, torch.randn(2, 3, 33, 35, device=device))
 
 
-def test_lean_equals_plain_under_bf16_autocast():
+def test_lean_equals_plain_under_bf16_autocast(device):
     """The convs' backward runs in the dtype autocast gave them."""
     kwargs = dict(width=TINY, dropouts=(0, 0))
     torch.manual_seed(0)
-    plain = ResNet38(**kwargs).train()
-    lean = ResNet38(memory_lean=True, **kwargs).train()
+    plain = ResNet38(**kwargs).train().to(device)
+    lean = ResNet38(memory_lean=True, **kwargs).train().to(device)
     lean.load_state_dict(plain.state_dict())
-    x = torch.randn(2, 3, 32, 32)
+    x = torch.randn(2, 3, 32, 32, device=device)
     results = []
     for model in (plain, lean):
-        with torch.autocast('cpu', dtype=torch.bfloat16):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
             out, = model(x)
         assert out.dtype == torch.bfloat16
         out.float().square().mean().backward()
@@ -100,12 +101,12 @@ def test_lean_equals_plain_under_bf16_autocast():
                                    atol=0, msg=name)
 
 
-def test_lean_inference_is_the_plain_path():
+def test_lean_inference_is_the_plain_path(device):
     torch.manual_seed(0)
-    plain = ResNet38(width=TINY).eval()
-    lean = ResNet38(width=TINY, memory_lean=True).eval()
+    plain = ResNet38(width=TINY).eval().to(device)
+    lean = ResNet38(width=TINY, memory_lean=True).eval().to(device)
     lean.load_state_dict(plain.state_dict())
-    x = torch.randn(1, 3, 40, 40)
+    x = torch.randn(1, 3, 40, 40, device=device)
     with torch.no_grad():
         torch.testing.assert_close(plain(x)[0], lean(x)[0], rtol=0, atol=0)
 

@@ -370,14 +370,14 @@ def test_psa_classifier_import(psa_checkpoint, tiny_config):
 # CAMs: tools/wsss/make_cams.py against PSA's procedure
 # --------------------------------------------------------------------------
 def test_make_cams_matches_psa(psa_checkpoint, tiny_config, voc_root,
-                               tmp_path):
+                               tmp_path, device):
     net, _, dst = psa_checkpoint
     out_cam, out_pred = tmp_path / 'cam', tmp_path / 'pred'
     make_cams = load_tool('wsss/make_cams.py')
     assert make_cams.main([
         tiny_config, dst, '--data-root', voc_root, '--split', 'odd',
         '--out-cam', str(out_cam), '--out-pred', str(out_pred), '--device',
-        'cpu'
+        str(device)
     ]) == 0
     for name, ((h, w), classes) in IMAGES.items():
         labels = np.zeros(20, np.float32)

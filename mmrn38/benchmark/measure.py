@@ -18,6 +18,13 @@ labels:
   during that step minus its resident memory before it (the kernel's
   high-water mark, reset through ``/proc/self/clear_refs``), which also
   sees memory that kernels allocate for themselves.
+- ``train_oom``: True where the training step ran out of device memory
+  (then no ``train_s`` and memory figures: a case too large for the device
+  is a result, not a failed run).
+
+On CUDA cuDNN picks its kernels by timing them
+(``torch.backends.cudnn.benchmark``), as mmseg's ``default_runtime.py``
+(``env_cfg.cudnn_benchmark=True``) trains; the warm-up runs include that.
 
 and then times inference of all cases in one more process, interleaved
 (:func:`measure_inference`: each round runs every case once), so that the
@@ -70,6 +77,12 @@ def _batch(settings: BenchmarkSettings, device: torch.device):
     if settings.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     return images.to(device), samples
+
+
+def _prepare_device(device: torch.device):
+    """cuDNN's kernels chosen by timing on CUDA (mmseg's ``env_cfg``)."""
+    if device.type == 'cuda':
+        torch.backends.cudnn.benchmark = True
 
 
 def _sync(device: torch.device):
@@ -144,6 +157,7 @@ def measure_case(name: str, settings: BenchmarkSettings) -> dict:
     of :data:`CASES`, in this process (see the module docstring)."""
     case = CASES[name]
     device = torch.device(settings.device)
+    _prepare_device(device)
     torch.manual_seed(0)
     runner = CaseRunner(case, settings)
     model = runner.model
@@ -168,9 +182,12 @@ def measure_case(name: str, settings: BenchmarkSettings) -> dict:
             loss = runner.loss(images, samples)
         optim_wrapper.update_params(loss)
 
-    result['train_s'] = _median_seconds(train_step, settings, device)
-    result['peak_bytes'], result['peak_rss_bytes'] = _step_memory(
-        train_step, device)
+    try:
+        result['train_s'] = _median_seconds(train_step, settings, device)
+        result['peak_bytes'], result['peak_rss_bytes'] = _step_memory(
+            train_step, device)
+    except torch.OutOfMemoryError:
+        result['train_oom'] = True
     return result
 
 
@@ -186,6 +203,7 @@ def measure_inference(names: Sequence[str],
         pixels whose argmax equals the case's float32 one).
     """
     device = torch.device(settings.device)
+    _prepare_device(device)
     images, samples = _batch(settings, device)
     metas = [s.metainfo for s in samples]
     runners = []

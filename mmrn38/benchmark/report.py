@@ -24,6 +24,10 @@ COLUMNS = (
 )
 
 
+# the figures a training step that ran out of memory leaves out
+TRAIN_KEYS = ('train_s', 'peak_bytes', 'peak_rss_bytes')
+
+
 def _limits(machine: dict) -> str:
     """'; kernels limited to ONEDNN_MAX_CPU_ISA=AVX2 ...' where such
     environment variables were set (else '')."""
@@ -67,7 +71,8 @@ def format_table(report: dict, reference: Optional[str] = None) -> str:
             value = shown(result, key, transform)
             ref_value = shown(ref, key, transform)
             if value is None:
-                row.append('-')
+                row.append('OOM' if result.get('train_oom')
+                           and key in TRAIN_KEYS else '-')
             elif key == 'bf16_agreement' or not ref_value:
                 row.append(fmt.format(value))
             else:
