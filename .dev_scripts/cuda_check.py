@@ -143,7 +143,11 @@ def train_test(report, work):
     lines = re.findall(rf'Iter\(train\) \[\s*\d+/{ITERS}\].*', log)
     losses = [float(re.search(r' loss: ([0-9.]+)', line).group(1))
               for line in lines]
-    memory = [int(m) for m in re.findall(r' memory: (\d+)', log)]
+    # mmengine's "memory": max_memory_allocated in MB since the last line
+    memory = [int(re.search(r' memory: (\d+)', line).group(1))
+              for line in lines if ' memory: ' in line]
+    val_memory = [int(m) for m in re.findall(
+        r'Iter\(val\) \[\d+/\d+\].* memory: (\d+)', log)]
     val_miou = last_miou(log)
     ckpt = osp.join(work_dir, f'iter_{ITERS}.pth')
     tested = run_tool('test.py', config, ckpt, '--work-dir',
@@ -158,7 +162,8 @@ def train_test(report, work):
     result = dict(
         iterations=len(losses), losses=losses,
         loss_first5=sum(first) / len(first), loss_last5=sum(last) / len(last),
-        max_memory_mb=max(memory) if memory else None,
+        train_memory_mb=max(memory) if memory else None,
+        val_memory_mb=max(val_memory) if val_memory else None,
         amp_in_log='AmpOptimWrapper' in log,
         train_wall_s=round(train_s, 1), val_miou=val_miou,
         test_miou=last_miou(tested), test_tta_miou=last_miou(tta))

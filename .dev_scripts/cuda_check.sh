@@ -3,7 +3,7 @@
 # a CUDA build of PyTorch but no OpenMMLab package: installs the stack from a
 # wheel folder made by .dev_scripts/cuda_wheels.sh (mmcv 2.1.0 built there
 # from its source release, CPU ops only: ResNet-38 uses no mmcv op, mmseg
-# only imports them), installs mmrn38 without dependencies, then runs
+# only imports them), puts this checkout's mmrn38 on PYTHONPATH, then runs
 # .dev_scripts/cuda_check.py (benchmark, training with --amp, test, CAMs,
 # the device tests). Run from the repository root:
 #
@@ -41,5 +41,7 @@ if ! "$python" -c 'import mmcv.ops' 2>/dev/null; then
     build_s=$((SECONDS - start))
     say "mmcv built in $build_s s"
 fi
-"${pip[@]}" --no-build-isolation -e .
+# mmrn38 from this checkout (pip's editable install would need the network
+# for its build dependencies), for the tools' subprocesses too
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 "$python" .dev_scripts/cuda_check.py "$out" --mmcv-build-s "$build_s"

@@ -27,24 +27,36 @@ def train_step(model, x, seed=0):
     return outs, inp.grad, grads, state
 
 
+def assert_same(a, b, msg=None):
+    """``b`` equals ``a``: bit for bit on CPU; on CUDA within 1e-5 of
+    ``a``'s largest magnitude. There autograd's BN is cuDNN's kernel while
+    the memory-lean backward calls ATen's own (the same formula, summed in
+    another order): measured on an H100, input gradients 1.3e-6 of their
+    largest value apart, outputs equal."""
+    if a.device.type == 'cpu' or not a.is_floating_point():
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=msg)
+    else:
+        assert a.shape == b.shape and a.dtype == b.dtype, msg
+        tol = 1e-5 * a.abs().max().item()
+        assert (a - b).abs().max().item() <= tol, msg
+
+
 def assert_same_step(plain, other, x):
     """``other`` gives exactly the outputs, input and parameter gradients
-    and BN statistics of ``plain`` (same weights, same dropout masks)."""
+    and BN statistics of ``plain`` (same weights, same dropout masks); on
+    CUDA to float32 rounding (:func:`assert_same`)."""
     other.load_state_dict(plain.state_dict())
     outs_a, gx_a, grads_a, state_a = train_step(plain, x)
     outs_b, gx_b, grads_b, state_b = train_step(other, x)
-    exact = dict(rtol=0, atol=0)
     for a, b in zip(outs_a, outs_b):
-        torch.testing.assert_close(a, b, **exact)
-    torch.testing.assert_close(gx_a, gx_b, **exact)
+        assert_same(a, b)
+    assert_same(gx_a, gx_b)
     assert grads_a.keys() == grads_b.keys()
     for name in grads_a:
-        torch.testing.assert_close(grads_a[name], grads_b[name], **exact,
-                                   msg=name)
+        assert_same(grads_a[name], grads_b[name], msg=name)
     assert state_a.keys() == state_b.keys()
     for name in state_a:
-        torch.testing.assert_close(state_a[name], state_b[name], **exact,
-                                   msg=name)
+        assert_same(state_a[name], state_b[name], msg=name)
 
 
 @pytest.mark.parametrize('norm_eval', [False, True])

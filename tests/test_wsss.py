@@ -437,6 +437,28 @@ def test_make_cams_fast_path(psa_checkpoint, tiny_config, voc_root,
             assert np.abs(fast_cams[c] - cam).max() <= 1e-4, (name, c)
 
 
+def test_cams_computed_without_tf32(psa_checkpoint, tiny_config, device):
+    """CAMs in full float32 as PSA computed them: cuDNN's TF32 rounding
+    (PyTorch's default on CUDA) is off during the forward pass, and back
+    afterwards."""
+    from mmrn38.wsss.cams import CAMModel
+
+    _, _, dst = psa_checkpoint
+    model = CAMModel(tiny_config, dst, device=str(device))
+    seen = []
+    model.model.backbone.register_forward_hook(
+        lambda *_: seen.append(torch.backends.cudnn.allow_tf32))
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        cams = model.cams(torch.randn(2, 3, 33, 41))
+        assert seen == [False]
+        assert torch.backends.cudnn.allow_tf32 is True
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
+    assert cams.shape[:2] == (2, model.num_classes)
+
+
 def test_make_cams_bad_input(psa_checkpoint, tiny_config, voc_root,
                              tmp_path, capsys):
     _, _, dst = psa_checkpoint

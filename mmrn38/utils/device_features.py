@@ -5,9 +5,14 @@ oneDNN runs bfloat16 convolutions on native kernels only with AVX512-BF16
 or AMX-BF16; on a CPU with AVX2 alone it falls back to reference kernels,
 measured 32x *slower* than float32 for ResNet-38 (README, "Speed and
 memory"). So bfloat16 is used only where :func:`bf16_support` says so.
+
+On GPUs from Ampere on, PyTorch lets cuDNN round float32 convolutions'
+products to TF32 (10 mantissa bits) by default; :func:`full_float32` turns
+that off where a procedure must compute what its original computed.
 """
+import contextlib
 import functools
-from typing import Tuple
+from typing import Iterator, Tuple
 
 import torch
 
@@ -57,3 +62,20 @@ def bf16_support(device='cpu') -> Tuple[bool, str]:
                    f'{" ".join(flags) or "unknown"}), so oneDNN would run '
                    f'reference bfloat16 kernels, many times slower than '
                    f'float32')
+
+
+@contextlib.contextmanager
+def full_float32() -> Iterator[None]:
+    """cuDNN's float32 convolutions without TF32 rounding inside the block
+    (``torch.backends.cudnn.allow_tf32``, on by default; no effect on CPU).
+
+    The original procedures ran float32 on GPUs without TF32: on an H100,
+    PSA's CAMs (normalised to 1) moved by up to 6.9e-3 with TF32 on.
+    """
+    cudnn = torch.backends.cudnn
+    allow_tf32 = cudnn.allow_tf32
+    cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        cudnn.allow_tf32 = allow_tf32

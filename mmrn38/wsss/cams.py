@@ -34,6 +34,7 @@ from PIL import Image
 
 from mmrn38.synthetic import voc_palette
 from mmrn38.utils.atomic_file import atomic_output
+from mmrn38.utils.device_features import full_float32
 from .data import VOCSample, WSSSDataError, image_labels, read_mask, voc_split
 
 DEFAULT_SCALES = (1.0, 0.5, 1.5, 2.0)  # PSA's infer_cls.py
@@ -109,9 +110,11 @@ class CAMModel:
 
     @torch.no_grad()
     def cams(self, batch: torch.Tensor) -> torch.Tensor:
-        """``(N, 3, h, w)`` -> CAMs ``(N, K, h', w')`` (output stride)."""
+        """``(N, 3, h, w)`` -> CAMs ``(N, K, h', w')`` (output stride), in
+        full float32 as PSA computed them (no TF32 on CUDA)."""
         model = self.model
-        return model.head.cams(model.extract_feat(batch.to(self.device)))
+        with full_float32():
+            return model.head.cams(model.extract_feat(batch.to(self.device)))
 
 
 def scaled_sizes(size: Tuple[int, int],
