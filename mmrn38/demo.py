@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Tuple
 import mmcv
 import torch
 from mmengine.config import Config
-from mmengine.runner import find_latest_checkpoint
+from mmengine.runner import Runner, find_latest_checkpoint
 from mmengine.structures import PixelData
 
 from .apis import (build_runner, draw_overlay, init_segmentor, load_config,
@@ -51,6 +51,28 @@ def set_data_root(cfg: Config, data_root: str) -> Config:
         cfg[loader].dataset.data_root = data_root
     cfg.data_root = data_root
     return cfg
+
+
+def generate_data(spec: dict, data_dir: str) -> str:
+    """The built-in VOC-layout dataset of ``spec`` (``write_voc``
+    arguments) in ``data_dir``, generated unless already complete there;
+    returns its ``data_root``."""
+    start = time.time()
+    data_root = write_once(data_dir, write_voc, **spec)
+    print(f'ready in {time.time() - start:.1f} s: {data_root}', flush=True)
+    return data_root
+
+
+def train(cfg: Config) -> Tuple[str, float, Runner]:
+    """Train ``cfg`` as ``tools/train.py`` does; returns the last
+    checkpoint of its ``work_dir``, the seconds it took and the Runner."""
+    start = time.time()
+    runner = build_runner(prepare_train(cfg))
+    runner.train()
+    seconds = time.time() - start
+    checkpoint = find_latest_checkpoint(cfg.work_dir)
+    print(f'trained in {seconds:.0f} s: {checkpoint}', flush=True)
+    return checkpoint, seconds, runner
 
 
 def set_max_iters(cfg: Config, max_iters: int) -> Config:
@@ -219,8 +241,8 @@ def run_demo(config: str,
 
     Returns:
         dict with ``metrics`` and ``metrics_tta`` (``aAcc``, ``mIoU``,
-        ``mAcc`` in %), ``bf16`` (:func:`compare_bf16`), ``checkpoint``, ``overlays`` (their folder:
-        ``overlay_dir``), ``plot``,
+        ``mAcc`` in %), ``bf16`` (:func:`compare_bf16`), ``checkpoint``,
+        ``overlays`` (their folder: ``overlay_dir``), ``plot``,
         ``data_root``, ``splits`` and ``train_seconds``.
     """
     cfg = load_config(config, work_dir=work_dir)
@@ -229,9 +251,7 @@ def run_demo(config: str,
     announce(f'[1/6] dataset: {spec["splits"]} images of '
              f'{spec["size"][0]}x{spec["size"][1]}, '
              f'{spec["num_classes"]} classes, in {data_dir}')
-    start = time.time()
-    data_root = write_once(data_dir, write_voc, **spec)
-    print(f'ready in {time.time() - start:.1f} s: {data_root}', flush=True)
+    data_root = generate_data(spec, data_dir)
 
     def demo_cfg(phase):
         """A fresh copy of the demo config for one Runner."""
@@ -244,13 +264,8 @@ def run_demo(config: str,
 
     announce(f'[2/6] training ResNet-38 (width {cfg.model.backbone.width}) '
              f'+ WiderHead with the mmengine Runner, logs in {work_dir}')
-    start = time.time()
-    runner = build_runner(prepare_train(demo_cfg('train')))
-    runner.train()
-    train_seconds = time.time() - start
+    checkpoint, train_seconds, runner = train(demo_cfg('train'))
     scalars = osp.join(runner.log_dir, 'vis_data', 'scalars.json')
-    checkpoint = find_latest_checkpoint(work_dir)
-    print(f'trained in {train_seconds:.0f} s: {checkpoint}', flush=True)
 
     metrics = {}
     for tta in (False, True):

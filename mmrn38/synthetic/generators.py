@@ -18,6 +18,9 @@ from typing import Callable, Dict, Sequence, Tuple
 import numpy as np
 from PIL import Image, ImageDraw
 
+from mmrn38.utils.atomic_file import atomic_output
+from mmrn38.utils.palette import voc_palette
+
 SHAPES = ('disc', 'square', 'triangle', 'ring', 'cross', 'diamond')
 TEXTURES = ('solid', 'stripes', 'checker', 'dots')
 TEXTURE_ADJECTIVES = dict(
@@ -151,31 +154,15 @@ def render_scene(rng: np.random.Generator,
     return np.clip(img, 0, 255).astype(np.uint8), label
 
 
-def voc_palette(num: int = 256) -> list:
-    """The PASCAL VOC colour map as a flat list (for 'P' PNGs)."""
-    palette = []
-    for i in range(num):
-        r = g = b = 0
-        c = i
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        palette += [r, g, b]
-    return palette
-
-
 def _save(path: str, array: np.ndarray, palette: list = None):
     os.makedirs(osp.dirname(path), exist_ok=True)
     img = Image.fromarray(array)
     if palette is not None:
         img = img.convert('P')
         img.putpalette(palette)
-    tmp = f'{path}.tmp{osp.splitext(path)[1]}'
-    img.save(tmp, quality=95) if path.endswith(('.jpg', '.JPEG')) \
-        else img.save(tmp)
-    os.replace(tmp, path)
+    with atomic_output(path, suffix=osp.splitext(path)[1]) as tmp:
+        img.save(tmp, quality=95) if path.endswith(('.jpg', '.JPEG')) \
+            else img.save(tmp)
 
 
 def _write_list(path: str, lines: Sequence[str]):
@@ -365,10 +352,9 @@ def write_once(root: str, writer: Callable[..., str], **kwargs) -> str:
         shutil.rmtree(leftover, ignore_errors=True)
     data_root = writer(partial, **kwargs)
     record['data_root'] = osp.relpath(data_root, partial)
-    with open(osp.join(partial, f'{COMPLETION_MARKER}.tmp'), 'w') as f:
+    with atomic_output(osp.join(partial, COMPLETION_MARKER)) as tmp, \
+            open(tmp, 'w') as f:
         json.dump(record, f, indent=2)
-    os.replace(osp.join(partial, f'{COMPLETION_MARKER}.tmp'),
-               osp.join(partial, COMPLETION_MARKER))
     if osp.exists(root):
         os.rename(root, stale)
     os.rename(partial, root)

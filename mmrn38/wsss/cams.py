@@ -32,9 +32,9 @@ from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 from PIL import Image
 
-from mmrn38.synthetic import voc_palette
 from mmrn38.utils.atomic_file import atomic_output
 from mmrn38.utils.device_features import full_float32
+from mmrn38.utils.palette import voc_palette
 from .data import VOCSample, WSSSDataError, image_labels, read_mask, voc_split
 
 DEFAULT_SCALES = (1.0, 0.5, 1.5, 2.0)  # PSA's infer_cls.py

@@ -15,23 +15,20 @@ import time
 from typing import List, Optional
 
 import numpy as np
-from mmengine.runner import find_latest_checkpoint
+import torch
+from mmengine.structures import PixelData
 from mmengine.utils import ProgressBar
 from PIL import Image
 
-from mmrn38.apis.inference import write_png
-from mmrn38.apis.runner import build_runner, load_config, prepare_train
-from mmrn38.synthetic import voc_palette, write_once, write_voc
+from mmrn38.apis.inference import draw_overlay, write_png
+from mmrn38.apis.runner import load_config
+from mmrn38.demo import announce, generate_data, set_data_root, train
+from mmrn38.utils.palette import voc_palette
 from .cams import cam_prediction, make_cams
 from .data import read_mask, voc_split
 from .evaluation import Sweep, evaluate_cams, load_cam_dict
 
 HELD_OUT = 'val'
-
-
-def announce(step: str):
-    """Print a step header that stands out in the Runner's log."""
-    print(f'\n==> {step}', flush=True)
 
 
 def heatmap(cams: dict, shape) -> np.ndarray:
@@ -45,18 +42,15 @@ def heatmap(cams: dict, shape) -> np.ndarray:
     return (colormaps['jet'](peak)[..., :3] * 255).astype(np.uint8)
 
 
-def paint(labels: np.ndarray) -> np.ndarray:
-    """``(H, W)`` labels -> ``(H, W, 3)`` uint8 RGB in the VOC palette
-    (ignored pixels white)."""
-    palette = np.reshape(voc_palette(), (-1, 3)).astype(np.uint8)
-    palette[255] = 255
-    return palette[labels]
-
-
 def write_cam_overlays(data_root: str, cam_dir: str, bg_thresh: float,
-                       out_dir: str, count: int) -> List[str]:
-    """``image | ground truth | CAM heat map over the image | pseudo-labels
-    at bg_thresh`` of the first ``count`` held-out images, as PNGs."""
+                       classes: tuple, out_dir: str,
+                       count: int) -> List[str]:
+    """``image | ground truth | CAM heat map | pseudo-labels at bg_thresh``
+    of the first ``count`` held-out images, each painted over the image
+    (labels by mmseg's ``SegLocalVisualizer`` in the VOC palette), as
+    PNGs; ``classes`` with the background first."""
+    palette = np.reshape(voc_palette(), (-1, 3))[:len(classes)].tolist()
+    meta = dict(classes=classes, palette=palette)
     written = []
     samples = voc_split(data_root, HELD_OUT)[:count]
     bar = ProgressBar(len(samples))
@@ -70,12 +64,18 @@ def write_cam_overlays(data_root: str, cam_dir: str, bg_thresh: float,
         for c, cam in cams.items():
             dense[c] = cam
         pred = cam_prediction(dense, bg_thresh)
+        # (H, 3W): image | mask | pseudo-labels, the last two painted
+        panels = draw_overlay(
+            image[..., ::-1], PixelData(data=torch.from_numpy(pred)[None]),
+            meta,
+            ground_truth=PixelData(data=torch.from_numpy(mask.copy())[None]))
+        w = image.shape[1]
         blend = (0.5 * image + 0.5 * heatmap(cams, mask.shape)).astype(
             np.uint8)
         out_file = osp.join(out_dir, f'{sample.name}.png')
         write_png(out_file,
-                  np.concatenate([image, paint(mask), blend,
-                                  paint(pred)], axis=1))
+                  np.concatenate([panels[:, :2 * w], blend,
+                                  panels[:, 2 * w:]], axis=1))
         written.append(out_file)
         bar.update()
     return written
@@ -114,18 +114,13 @@ def run_wsss_demo(config: str,
     announce(f'[1/5] dataset: {spec["splits"]} images of '
              f'{spec["size"][0]}x{spec["size"][1]}, '
              f'{spec["num_classes"] - 1} object classes, in {data_dir}')
-    data_root = write_once(data_dir, write_voc, **spec)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.data_root = data_root
+    data_root = generate_data(spec, data_dir)
+    set_data_root(cfg, data_root)
 
     announce(f'[2/5] training the CAM classifier (ResNet-38 width '
              f'{cfg.model.backbone.width}, image-level labels only) with '
              f'the mmengine Runner, logs in {work_dir}')
-    start = time.time()
-    build_runner(prepare_train(copy.deepcopy(cfg))).train()
-    train_seconds = time.time() - start
-    checkpoint = find_latest_checkpoint(work_dir)
-    print(f'trained in {train_seconds:.0f} s: {checkpoint}', flush=True)
+    checkpoint, train_seconds, _ = train(copy.deepcopy(cfg))
 
     announce(f'[3/5] CAMs of the {spec["splits"][HELD_OUT]} held-out '
              f'images, scales {list(scales)} + flips (PSA\'s procedure)')
@@ -143,12 +138,13 @@ def run_wsss_demo(config: str,
     announce(f'[5/5] drawing {num_overlays} held-out images: image | '
              f'mask | CAMs | pseudo-labels')
     overlay_dir = osp.join(work_dir, 'overlays')
+    classes = ('background', ) + tuple(cfg.metainfo['classes'])
     overlays = write_cam_overlays(data_root, cam_dir,
-                                  sweep.thresholds[sweep.best], overlay_dir,
-                                  num_overlays)
+                                  sweep.thresholds[sweep.best], classes,
+                                  overlay_dir, num_overlays)
     return dict(
         sweep=sweep,
-        classes=('background', ) + tuple(cfg.metainfo['classes']),
+        classes=classes,
         checkpoint=checkpoint,
         cam_dir=cam_dir,
         overlay_dir=overlay_dir,
