@@ -20,9 +20,11 @@ from .models.segmentors import (OriginalEncoderDecoder,  # noqa: E402
                                 OriginalTTAModel)
 from .models.inference_optimization import \
     optimize_for_inference  # noqa: E402
+# --amp on CPUs (bfloat16 autocast)
+from .engine import CPUAmpOptimWrapper  # noqa: E402
 
 __all__ = [
     '__version__', 'ResNet38', 'WiderHead', 'OriginalEncoderDecoder',
     'OriginalTTAModel', 'PILResizeEdge', 'CeilCenterCrop',
-    'optimize_for_inference'
+    'optimize_for_inference', 'CPUAmpOptimWrapper'
 ]

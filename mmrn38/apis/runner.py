@@ -13,6 +13,8 @@ from mmengine.config import Config, ConfigDict
 from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
 from mmengine.registry import MODEL_WRAPPERS
 
+from mmrn38.utils.device_features import bf16_support
+
 SCOPES = ('mmseg', 'mmpretrain')
 
 
@@ -66,14 +68,23 @@ def load_config(path: str,
 
 def prepare_train(cfg: Config, resume: bool = False,
                   amp: bool = False) -> Config:
-    """Apply ``--resume`` and ``--amp`` as mmseg's ``tools/train.py``."""
+    """Apply ``--resume`` and ``--amp`` as mmseg's ``tools/train.py``;
+    ``--amp`` without an accelerator trains under bfloat16 autocast
+    (:class:`~mmrn38.engine.CPUAmpOptimWrapper`) where the CPU has native
+    bfloat16, and is refused where it has not."""
     if amp:
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if wrapper == 'AmpOptimWrapper':
+        if wrapper in ('AmpOptimWrapper', 'CPUAmpOptimWrapper'):
             pass
-        elif wrapper == 'OptimWrapper':
+        elif wrapper == 'OptimWrapper' and torch.cuda.is_available():
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
+        elif wrapper == 'OptimWrapper':
+            supported, reason = bf16_support('cpu')
+            if not supported:
+                raise ConfigError(f'--amp on a CPU needs native bfloat16 '
+                                  f'(AVX512-BF16 or AMX-BF16): {reason}')
+            cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'
         else:
             raise ConfigError(f'--amp needs an OptimWrapper, the config has '
                               f'{wrapper}')

@@ -129,8 +129,10 @@ class BenchmarkSettings:
         device (str): ``'cpu'`` or ``'cuda'`` (or ``'cuda:1'`` ...).
         bf16 (bool): Also time bfloat16-autocast inference.
         channels_last (bool): Model and inputs in ``channels_last`` format.
-        amp (bool): Train through ``AmpOptimWrapper`` (float16 autocast and
-            loss scaling on CUDA, bfloat16 autocast on CPU).
+        amp (bool): Train with mixed precision: ``AmpOptimWrapper``
+            (float16 autocast and loss scaling) on CUDA,
+            :class:`~mmrn38.engine.CPUAmpOptimWrapper` (bfloat16 autocast)
+            on CPU.
         train_bn (bool): Train BN layers (``norm_eval=False``) instead of
             freezing them.
         width (float): Multiplier of every channel count (tests use 1/16).

@@ -8,8 +8,10 @@ labels:
 - ``flops``: forward FLOPs of one batch (``torch.utils.flop_counter``: a
   multiply-add counts 2);
 - ``train_s``: seconds per training step (forward, loss, backward, SGD
-  step with momentum through mmengine's ``OptimWrapper``, or
-  ``AmpOptimWrapper`` with ``amp``); not for inference-only cases;
+  step with momentum through mmengine's ``OptimWrapper``, or with ``amp``
+  ``AmpOptimWrapper`` (float16 on CUDA) or
+  :class:`~mmrn38.engine.CPUAmpOptimWrapper` (bfloat16 on CPU)); not for
+  inference-only cases;
 - ``peak_bytes``: peak tensor memory of one training step beyond what was
   allocated before it (parameters, momenta, the batch): on CUDA
   ``max_memory_allocated`` minus ``memory_allocated`` before the step, on
@@ -144,12 +146,15 @@ def _step_memory(step, device: torch.device) -> Tuple[int, Optional[int]]:
 def _optim_wrapper(model, settings: BenchmarkSettings,
                    device: torch.device):
     from mmengine.optim import AmpOptimWrapper, OptimWrapper
+
+    from mmrn38.engine import CPUAmpOptimWrapper
     optimizer = torch.optim.SGD(
         model.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
     if not settings.amp:
         return OptimWrapper(optimizer)
-    dtype = 'float16' if device.type == 'cuda' else 'bfloat16'
-    return AmpOptimWrapper(optimizer=optimizer, dtype=dtype)
+    if device.type == 'cpu':
+        return CPUAmpOptimWrapper(optimizer)
+    return AmpOptimWrapper(optimizer=optimizer, dtype='float16')
 
 
 def measure_case(name: str, settings: BenchmarkSettings) -> dict:

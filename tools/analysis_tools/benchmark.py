@@ -55,8 +55,8 @@ def parse_args():
         help='model and inputs in channels_last memory format')
     parser.add_argument(
         '--amp', action='store_true',
-        help='train through mmengine AmpOptimWrapper (float16 on CUDA, '
-        'bfloat16 on CPU)')
+        help='train with mixed precision: mmengine AmpOptimWrapper (float16) '
+        'on CUDA, mmrn38 CPUAmpOptimWrapper (bfloat16) on CPU')
     parser.add_argument(
         '--train-bn', action='store_true',
         help='train BN layers (norm_eval=False) instead of freezing them')
@@ -89,10 +89,14 @@ def main():
         train_bn=args.train_bn,
         width=args.width,
         num_classes=args.num_classes)
-    if args.bf16:
+    bf16_flags = [flag for flag, used in (
+        ('--bf16', args.bf16),
+        ('--amp', args.amp and args.device == 'cpu')) if used]
+    if bf16_flags:
         supported, reason = bf16_support(args.device)
         if not supported:
-            print(f'warning: --bf16 times the slow path: {reason}')
+            print(f'warning: {" and ".join(bf16_flags)} time the slow '
+                  f'bfloat16 path: {reason}')
     report = run_benchmark(args.cases, settings)
     print()
     print(format_table(report, args.reference))
