@@ -503,7 +503,6 @@ def test_wsss_demo_runs(tmp_path):
                                scales=(1.0, ), num_overlays=2)
     sweep = result['sweep']
     assert sweep.num_images == 2 and len(sweep.miou) == 19
-    assert 0 <= sweep.miou[sweep.best] <= 100
     assert len(result['classes']) == 7
     assert sorted(os.listdir(result['cam_dir'])) == [
         '2007_010000.npy', '2007_010001.npy'
