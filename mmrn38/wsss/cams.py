@@ -227,7 +227,8 @@ def make_cams(config,
 
     Args:
         config, checkpoint, device, fast: The CAM classifier
-            (:class:`CAMModel`).
+            (:class:`CAMModel`); the classes of the config's test dataset
+            (:func:`split_dataset`) must be those of its head.
         data_root: The ``VOC2012`` folder (mmseg's layout).
         split: ``ImageSets/Segmentation/<split>.txt``.
         out_cam: Folder of the ``<name>.npy`` CAM dicts, or None.
