@@ -153,6 +153,19 @@ class BenchmarkSettings:
     num_classes: int = 21
 
 
+def _last_channels(case: BenchmarkCase, backbone: dict,
+                   width: float) -> int:
+    """Channels of the last features of ``backbone`` (the case's, at
+    ``width``): a ResNet38's own ``out_channels``, read from a build on the
+    meta device (its arch settings, no memory)."""
+    if case.out_channels is not None:
+        return scaled_channels(case.out_channels, width)
+    with torch.device('meta'):
+        return ResNet38(**{k: v
+                           for k, v in backbone.items()
+                           if k != 'type'}).out_channels[-1]
+
+
 def segmentor_config(case: BenchmarkCase,
                      settings: BenchmarkSettings) -> dict:
     """The mmseg ``EncoderDecoder`` config of ``case``."""
@@ -168,20 +181,12 @@ def segmentor_config(case: BenchmarkCase,
             STEM_CHANNELS)
     if backbone['type'] == 'ResNet38':
         backbone['norm_cfg'] = dict(norm_cfg, eps=1.001e-5)
-        # built on the meta device: its arch settings, no memory
-        with torch.device('meta'):
-            in_channels = ResNet38(**{
-                k: v
-                for k, v in backbone.items() if k != 'type'
-            }).out_channels[-1]
-    else:
-        in_channels = scale(case.out_channels)
     return dict(
         type='EncoderDecoder',
         backbone=backbone,
         decode_head=dict(
             type='WiderHead',
-            in_channels=in_channels,
+            in_channels=_last_channels(case, backbone, settings.width),
             in_index=0,
             channels=scale(HEAD_CHANNELS),
             num_convs=2,
