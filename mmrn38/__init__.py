@@ -4,7 +4,8 @@
 config) registers the ``ResNet38`` backbone in mmseg's and mmpretrain's model
 registries, the ``WiderHead`` decode head in mmseg's and the original
 release's test procedure (``OriginalEncoderDecoder``, ``OriginalTTAModel``,
-the ``PILResizeEdge`` / ``CeilCenterCrop`` transforms), and lets
+the ``PILResizeEdge`` / ``CeilCenterCrop`` transforms), the
+``InferenceFastPathHook`` in mmengine's hooks, and lets
 checkpoints saved by mmengine load with torch's safe ``weights_only`` loader.
 :func:`optimize_for_inference` readies a loaded model for fast inference.
 """
@@ -20,11 +21,11 @@ from .models.segmentors import (OriginalEncoderDecoder,  # noqa: E402
                                 OriginalTTAModel)
 from .models.inference_optimization import \
     optimize_for_inference  # noqa: E402
-# --amp on CPUs (bfloat16 autocast)
-from .engine import CPUAmpOptimWrapper  # noqa: E402
+# --amp on CPUs (bfloat16 autocast) and tools/test.py --fast's hook
+from .engine import CPUAmpOptimWrapper, InferenceFastPathHook  # noqa: E402
 
 __all__ = [
     '__version__', 'ResNet38', 'WiderHead', 'OriginalEncoderDecoder',
     'OriginalTTAModel', 'PILResizeEdge', 'CeilCenterCrop',
-    'optimize_for_inference', 'CPUAmpOptimWrapper'
+    'optimize_for_inference', 'CPUAmpOptimWrapper', 'InferenceFastPathHook'
 ]

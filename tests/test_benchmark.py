@@ -5,10 +5,13 @@ the memory-lean mode needs less training memory than the plain one."""
 import dataclasses
 import json
 
+import pytest
 import torch
 from rn38_testing import run_tool
 
 from mmrn38.benchmark import CASES, BenchmarkSettings, CaseRunner
+from mmrn38.benchmark.plain_port import PlainResNet38Seg
+from mmrn38.converters.key_mapping import backbone_source_name
 from mmrn38.utils.device_features import cpu_flags
 
 
@@ -68,17 +71,40 @@ def test_every_case_builds_and_segments():
         assert logits.shape == (1, 5, 33, 40), name
 
 
-def test_plain_port_has_the_projects_parameters():
-    """The transcription is the rn38-os8 network: the same parameter shapes
-    in the same order (state dicts differ in names only)."""
-    settings = BenchmarkSettings(width=0.0625)
-    ours = CaseRunner(CASES['rn38-os8'], settings).model
-    port = CaseRunner(CASES['plain-port'], settings).model
-
-    def shapes(model):
-        return sorted(tuple(p.shape) for p in model.parameters())
-
-    assert shapes(port) == shapes(ours)
+@pytest.mark.parametrize('name', ['rn38-os8', 'rn38-os16'])
+def test_plain_port_computes_the_projects_network(name):
+    """The transcription is the rn38 network: its weights (PSA's names,
+    mapped as the converter maps them) loaded strictly into the case give
+    the same logits."""
+    out_stride = CASES[name].backbone['out_stride']
+    ours = CaseRunner(CASES[name],
+                      BenchmarkSettings(width=0.0625, num_classes=5)).model
+    torch.manual_seed(0)
+    port = PlainResNet38Seg(5, 0.0625, out_stride)
+    generator = torch.Generator().manual_seed(0)
+    for m in port.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            for stat in (m.weight, m.bias, m.running_mean, m.running_var):
+                stat.data = torch.rand(m.num_features, generator=generator) \
+                    + 0.5
+    source = port.state_dict()
+    head = {'decode_head.conv.conv': 'conv6a',
+            'decode_head.conv_seg': 'classifier'}
+    state = {}
+    for key in ours.state_dict():
+        if key.startswith('backbone.'):
+            name = backbone_source_name(key[len('backbone.'):], 'psa')
+        else:
+            module, suffix = key.rsplit('.', 1)
+            name = f'{head[module]}.{suffix}'
+        state[key] = source[name]
+    ours.load_state_dict(state)
+    assert len(state) == len(source)
+    images = torch.randn(2, 3, 33, 40)
+    with torch.no_grad():
+        logits = ours.eval().encode_decode(
+            images, [dict(img_shape=(33, 40), pad_shape=(33, 40))] * 2)
+        torch.testing.assert_close(logits, port.eval()(images))
 
 
 def test_training_out_of_memory_is_a_result(monkeypatch):

@@ -11,7 +11,6 @@ import torch
 import torch.nn as nn
 from rn38_testing import REPO
 
-import mmrn38
 from mmrn38 import ResNet38, optimize_for_inference
 from mmrn38.models import winograd_conv
 from mmrn38.models.inference_optimization import BFloat16Conv2d
@@ -252,16 +251,30 @@ def test_bf16_only_with_native_support(monkeypatch):
     monkeypatch.setattr(device_features, 'cpu_flags', lambda: ('avx2', ))
     supported, reason = device_features.bf16_support('cpu')
     assert not supported and 'avx512_bf16' in reason and 'avx2' in reason
-    fast = optimize_for_inference(ResNet38(width=WIDTH), bf16='auto')
+    fast = optimize_for_inference(ResNet38(width=WIDTH), bf16=True)
     assert fast.inference_bf16 is False
     with torch.no_grad():
         assert fast(images)[0].dtype == torch.float32
 
 
-def test_cpu_flags_read_from_cpuinfo():
-    flags = device_features.cpu_flags()
-    assert set(flags) <= set(device_features.CPU_FLAGS)
-    assert list(flags) == sorted(flags)
+def test_cpu_flags_read_from_cpuinfo(monkeypatch, tmp_path):
+    """The listed flags /proc/cpuinfo names as whole words, sorted; none
+    where it cannot be read."""
+    cpuinfo = tmp_path / 'cpuinfo'
+    cpuinfo.write_text('processor\t: 0\nflags\t\t: fpu avx512_bf16 sse '
+                       'avx2 avx512fp16\nprocessor\t: 1\nflags\t\t: '
+                       'avx2 amx_bf16\n')
+    real_open = open
+
+    def fake_open(path, *args, **kwargs):
+        assert path == '/proc/cpuinfo'
+        return real_open(cpuinfo, *args, **kwargs)
+
+    monkeypatch.setattr(device_features, 'open', fake_open, raising=False)
+    read = device_features.cpu_flags.__wrapped__  # past the cache
+    assert read() == ('amx_bf16', 'avx2', 'avx512_bf16')
+    cpuinfo.unlink()
+    assert read() == ()
 
 
 def test_rejects_models_without_resnet38_and_bad_switch():
@@ -269,7 +282,6 @@ def test_rejects_models_without_resnet38_and_bad_switch():
         optimize_for_inference(nn.Sequential(nn.Conv2d(3, 3, 1)))
     with pytest.raises(ValueError, match='bf16 must be'):
         optimize_for_inference(ResNet38(width=WIDTH), bf16='yes')
-    assert mmrn38.optimize_for_inference is optimize_for_inference
 
 
 def test_test_tool_fast_path_same_labels(tmp_path):

@@ -16,6 +16,7 @@ from mmengine.optim import build_optim_wrapper
 from PIL import Image
 
 import mmrn38  # noqa: F401
+from mmrn38.benchmark.plain_port import PlainResNet38
 from mmrn38.synthetic import render_scene
 from rn38_testing import REPO, run_tool, write_config
 
@@ -52,110 +53,25 @@ def build_pretrain(cfg):
 # --------------------------------------------------------------------------
 # PSA's network and CAM procedure, transcribed in plain PyTorch from
 # jiwoon-ahn/psa (network/resnet38d.py, network/resnet38_cls.py,
-# voc12/data.py VOC12ClsDatasetMSF, infer_cls.py) with PSA's module names,
-# channels divided by ``div``.
+# voc12/data.py VOC12ClsDatasetMSF, infer_cls.py): resnet38d is the plain
+# port (PSA's module names, dropout layout and BN eps), channels * WIDTH.
 # --------------------------------------------------------------------------
-class PSABasicBlock(nn.Module):
-    """PSA's ``ResBlock``: BN-ReLU shared by the 3x3 branch and the 1x1
-    projection (when the shape changes), then BN-ReLU-3x3."""
+class PSAClsNet(PlainResNet38):
+    """PSA's ``resnet38_cls.Net``: ``resnet38d`` at output stride 8 + the
+    bias-free ``fc8`` after channel dropout."""
 
-    def __init__(self, cin, cmid, cout, stride=1, first_dilation=None,
-                 dilation=1):
-        super().__init__()
-        first_dilation = dilation if first_dilation is None else \
-            first_dilation
-        self.same_shape = cin == cout and stride == 1
-        self.bn_branch2a = nn.BatchNorm2d(cin)
-        self.conv_branch2a = nn.Conv2d(cin, cmid, 3, stride, first_dilation,
-                                       first_dilation, bias=False)
-        self.bn_branch2b1 = nn.BatchNorm2d(cmid)
-        self.conv_branch2b1 = nn.Conv2d(cmid, cout, 3, 1, dilation, dilation,
-                                        bias=False)
-        if not self.same_shape:
-            self.conv_branch1 = nn.Conv2d(cin, cout, 1, stride, bias=False)
-
-    def forward(self, x):
-        act = F.relu(self.bn_branch2a(x))
-        shortcut = x if self.same_shape else self.conv_branch1(act)
-        y = self.conv_branch2a(act)
-        y = self.conv_branch2b1(F.relu(self.bn_branch2b1(y)))
-        return shortcut + y
-
-
-class PSABottleneck(nn.Module):
-    """PSA's ``ResBlock_bot``: 1x1 -> 3x3 -> 1x1 with Dropout2d before the
-    3x3 and the last 1x1, always a projection shortcut."""
-
-    def __init__(self, cin, cout, dilation, dropout):
-        super().__init__()
-        self.bn_branch2a = nn.BatchNorm2d(cin)
-        self.conv_branch2a = nn.Conv2d(cin, cout // 4, 1, bias=False)
-        self.bn_branch2b1 = nn.BatchNorm2d(cout // 4)
-        self.dropout_2b1 = nn.Dropout2d(dropout)
-        self.conv_branch2b1 = nn.Conv2d(cout // 4, cout // 2, 3, 1, dilation,
-                                        dilation, bias=False)
-        self.bn_branch2b2 = nn.BatchNorm2d(cout // 2)
-        self.dropout_2b2 = nn.Dropout2d(dropout)
-        self.conv_branch2b2 = nn.Conv2d(cout // 2, cout, 1, bias=False)
-        self.conv_branch1 = nn.Conv2d(cin, cout, 1, bias=False)
-
-    def forward(self, x):
-        act = F.relu(self.bn_branch2a(x))
-        shortcut = self.conv_branch1(act)
-        y = self.conv_branch2a(act)
-        y = self.conv_branch2b1(
-            self.dropout_2b1(F.relu(self.bn_branch2b1(y))))
-        y = self.conv_branch2b2(
-            self.dropout_2b2(F.relu(self.bn_branch2b2(y))))
-        return shortcut + y
-
-
-class PSAClsNet(nn.Module):
-    """PSA's ``resnet38_cls.Net`` (``resnet38d`` at output stride 8 + the
-    bias-free ``fc8``), channels / ``div``."""
-
-    def __init__(self, div=16, num_classes=20):
-        super().__init__()
-
-        def c(n):
-            return n // div
-
-        self.conv1a = nn.Conv2d(3, c(64), 3, padding=1, bias=False)
-        self.b2 = PSABasicBlock(c(64), c(128), c(128), stride=2)
-        self.b2_1 = PSABasicBlock(c(128), c(128), c(128))
-        self.b2_2 = PSABasicBlock(c(128), c(128), c(128))
-        self.b3 = PSABasicBlock(c(128), c(256), c(256), stride=2)
-        self.b3_1 = PSABasicBlock(c(256), c(256), c(256))
-        self.b3_2 = PSABasicBlock(c(256), c(256), c(256))
-        self.b4 = PSABasicBlock(c(256), c(512), c(512), stride=2)
-        for i in range(1, 6):
-            setattr(self, f'b4_{i}', PSABasicBlock(c(512), c(512), c(512)))
-        self.b5 = PSABasicBlock(c(512), c(512), c(1024), first_dilation=1,
-                                dilation=2)
-        self.b5_1 = PSABasicBlock(c(1024), c(512), c(1024), dilation=2)
-        self.b5_2 = PSABasicBlock(c(1024), c(512), c(1024), dilation=2)
-        self.b6 = PSABottleneck(c(1024), c(2048), dilation=4, dropout=0.3)
-        self.b7 = PSABottleneck(c(2048), c(4096), dilation=4, dropout=0.5)
-        self.bn7 = nn.BatchNorm2d(c(4096))
+    def __init__(self, num_classes=20):
+        super().__init__(width=WIDTH, dropout_layout='psa', eps=1e-5)
         self.dropout7 = nn.Dropout2d(0.5)
-        self.fc8 = nn.Conv2d(c(4096), num_classes, 1, bias=False)
-        self.blocks = ['b2', 'b2_1', 'b2_2', 'b3', 'b3_1', 'b3_2', 'b4'] + [
-            f'b4_{i}' for i in range(1, 6)
-        ] + ['b5', 'b5_1', 'b5_2', 'b6', 'b7']
-
-    def features(self, x):
-        x = self.conv1a(x)
-        for name in self.blocks:
-            x = getattr(self, name)(x)
-        return F.relu(self.bn7(x))
+        self.fc8 = nn.Conv2d(self.out_channels, num_classes, 1, bias=False)
 
     def forward(self, x):
-        x = self.dropout7(self.features(x))
+        x = self.dropout7(super().forward(x))
         x = F.avg_pool2d(x, kernel_size=x.shape[2:])
         return self.fc8(x).flatten(1)
 
     def forward_cam(self, x):
-        return F.relu(F.conv2d(self.features(x), self.fc8.weight))
+        return F.relu(F.conv2d(super().forward(x), self.fc8.weight))
 
 
 def psa_random_net(seed=0):
@@ -587,7 +503,6 @@ def test_wsss_demo_runs(tmp_path):
                                scales=(1.0, ), num_overlays=2)
     sweep = result['sweep']
     assert sweep.num_images == 2 and len(sweep.miou) == 19
-    assert 0 <= sweep.miou[sweep.best] <= 100
     assert len(result['classes']) == 7
     assert sorted(os.listdir(result['cam_dir'])) == [
         '2007_010000.npy', '2007_010001.npy'

@@ -23,7 +23,7 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from mmrn38.models.backbones import scaled_channels
+from mmrn38.models.backbones import ResNet38, scaled_channels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +35,9 @@ class BenchmarkCase:
         backbone (dict, optional): The backbone's config (``BN`` layers;
             the benchmark sets ``norm_cfg`` and ``norm_eval``); None for the
             plain port.
-        out_channels (int): Channels of its last features at width 1.
+        out_channels (int, optional): Channels of its last features at
+            width 1; None for a ResNet38, whose own ``out_channels`` are
+            read.
         width_keys (tuple[str]): Backbone arguments that scale with
             ``width`` (``'width'`` for ResNet38, channel counts for mmseg's
             ResNets).
@@ -47,7 +49,7 @@ class BenchmarkCase:
     """
     description: str
     backbone: Optional[dict] = None
-    out_channels: int = 4096
+    out_channels: Optional[int] = None
     width_keys: Tuple[str, ...] = ('width', )
     fast: bool = False
     compile: bool = False
@@ -151,6 +153,19 @@ class BenchmarkSettings:
     num_classes: int = 21
 
 
+def _last_channels(case: BenchmarkCase, backbone: dict,
+                   width: float) -> int:
+    """Channels of the last features of ``backbone`` (the case's, at
+    ``width``): a ResNet38's own ``out_channels``, read from a build on the
+    meta device (its arch settings, no memory)."""
+    if case.out_channels is not None:
+        return scaled_channels(case.out_channels, width)
+    with torch.device('meta'):
+        return ResNet38(**{k: v
+                           for k, v in backbone.items()
+                           if k != 'type'}).out_channels[-1]
+
+
 def segmentor_config(case: BenchmarkCase,
                      settings: BenchmarkSettings) -> dict:
     """The mmseg ``EncoderDecoder`` config of ``case``."""
@@ -171,7 +186,7 @@ def segmentor_config(case: BenchmarkCase,
         backbone=backbone,
         decode_head=dict(
             type='WiderHead',
-            in_channels=scale(case.out_channels),
+            in_channels=_last_channels(case, backbone, settings.width),
             in_index=0,
             channels=scale(HEAD_CHANNELS),
             num_convs=2,

@@ -7,10 +7,11 @@ from .convert import Conversion, convert_rn38_weights, write_checkpoint
 from .key_mapping import HeadSpec, find_head
 from .sources import (RELEASED_MD5, ConversionError, SourceWeights, file_md5,
                       read_source_weights)
-from .target import model_config
+from .target import ARCHS, OUT_STRIDES, TASKS, model_config
 
 __all__ = [
-    'MXNetParamsError', 'NDArrayList', 'load_ndarray_list', 'RELEASED_MD5',
+    'ARCHS', 'OUT_STRIDES', 'TASKS', 'MXNetParamsError', 'NDArrayList',
+    'load_ndarray_list', 'RELEASED_MD5',
     'Conversion', 'ConversionError', 'HeadSpec', 'SourceWeights',
     'convert_rn38_weights', 'file_md5', 'find_head', 'model_config',
     'read_source_weights', 'write_checkpoint'

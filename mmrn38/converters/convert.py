@@ -41,13 +41,14 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 
+from ..models.backbones import ResNet38
 from ..utils.atomic_file import atomic_output
 from ..version import __version__
 from .key_mapping import HeadSpec, find_head
 from .sources import (RELEASED_MD5, ConversionError, SourceWeights, file_md5,
                       read_source_weights, short_list)
-from .target import (ARCHS, OUT_STRIDES, STEM_CHANNELS, TASKS,
-                     expected_state, fill_state_dict, model_config)
+from .target import (ARCHS, OUT_STRIDES, TASKS, expected_state,
+                     fill_state_dict, model_config)
 
 _NAME_ARCH = re.compile(r'rna-(a\d*)_', re.IGNORECASE)
 _NAME_STRIDE = re.compile(r'_s(\d+)(?:_|\.|$)')
@@ -208,7 +209,7 @@ def convert_rn38_weights(
     if stem.dim() != 4 or stem.shape[0] < 1:
         raise ConversionError(f'{src}: the stem conv conv1a has shape '
                               f'{tuple(stem.shape)}, expected (C, 3, 3, 3)')
-    width = stem.shape[0] / STEM_CHANNELS
+    width = stem.shape[0] / ResNet38.arch_settings[arch]['stem_channels']
     cfg = model_config(task, arch, out_stride, width, head)
     expected, param_keys = expected_state(src, cfg, task)
     state_dict, generated, dropped = fill_state_dict(

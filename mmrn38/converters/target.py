@@ -10,14 +10,13 @@ from mmengine.registry import DefaultScope
 from mmseg.registry import MODELS as SEG_MODELS
 from torch import Tensor
 
-from ..models.backbones import scaled_channels
+from ..models.backbones import ResNet38
 from .key_mapping import HeadSpec, backbone_source_name, head_source_name
 from .sources import ConversionError, SourceWeights, short_list
 
 TASKS = ('auto', 'cls', 'cam', 'seg', 'backbone')
-ARCHS = ('A', 'A1')
-OUT_STRIDES = (8, 16, 32)
-STEM_CHANNELS = 64  # conv1a at width 1
+ARCHS = tuple(sorted(ResNet38.arch_settings))
+OUT_STRIDES = tuple(sorted(ResNet38.stride_settings))
 SEG_HEAD_DILATION = 12  # both convs of the released "2 conv" classifier
 
 
@@ -38,7 +37,9 @@ def model_config(task: str,
         type='ResNet38', arch=arch, out_stride=out_stride, width=width)
     if task == 'backbone':
         return backbone
-    in_channels = scaled_channels(4096, width)
+    # the backbone's own out_channels, from a meta-device build (no memory)
+    with torch.device('meta'):
+        in_channels = ResNet38(arch=arch, width=width).out_channels[-1]
     if task == 'cam':
         return dict(
             type='ImageClassifier',

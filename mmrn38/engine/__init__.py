@@ -1,4 +1,6 @@
-"""mmrn38's parts of mmengine's training machinery."""
+"""mmrn38's parts of mmengine's training machinery: the CPU AMP optimizer
+wrapper and :mod:`.hooks`."""
+from .hooks import InferenceFastPathHook
 from .optim_wrappers import CPUAmpOptimWrapper
 
-__all__ = ['CPUAmpOptimWrapper']
+__all__ = ['CPUAmpOptimWrapper', 'InferenceFastPathHook']

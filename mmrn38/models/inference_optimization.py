@@ -23,9 +23,9 @@ faster on CPU and exact to float32 rounding (README, "Speed and memory"):
    bfloat16 (:class:`BFloat16Conv2d`): the same numbers autocast would
    compute, without casting every weight on every call (6 % of the time of
    a 256x256 forward);
-6. optionally ``torch.compile`` (inductor, with ``freezing``: weights as
-   constants, BN-ReLU-add and Winograd's tile copies fused into few
-   kernels) of each ResNet38's forward. It pays on a fixed input size: it
+6. optionally each ResNet38 compiled (``module.compile``: inductor, with
+   ``freezing``: weights as constants, BN-ReLU-add and Winograd's tile
+   copies fused into few kernels). It pays on a fixed input size: it
    compiles once per input size (about 40 s for 256x256 on 2 cores with an
    empty cache) and recompiles for a new one.
 
@@ -41,10 +41,8 @@ from typing import List, Optional, Union
 import torch
 import torch.nn as nn
 from mmengine.config import Config
-from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import BaseTTAModel, is_model_wrapper
-from mmengine.registry import HOOKS
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -165,7 +163,7 @@ def _autocast_hooks(module: nn.Module, device_type: str):
 
 
 def optimize_for_inference(model: nn.Module,
-                           bf16: Union[bool, str] = False,
+                           bf16: bool = False,
                            channels_last: bool = True,
                            device: Optional[Union[str,
                                                   torch.device]] = None,
@@ -184,19 +182,23 @@ def optimize_for_inference(model: nn.Module,
             TTA model around either, a model wrapper (DDP) or a bare
             :class:`~mmrn38.models.ResNet38`, already on its device and with
             its weights loaded.
-        bf16 (bool | str): ``True``: run the forward under bfloat16
-            autocast where the hardware has native bfloat16 (AVX512-BF16 or
-            AMX on CPU, a bf16-capable GPU), else stay in float32 and log
-            one line saying why; ``'auto'``: the same; ``False``: float32.
-            Under autocast outputs are bfloat16 and predicted classes may
-            differ from float32 on a few pixels; the convolutions' weights
-            are then kept in bfloat16.
+        bf16 (bool): ``True``: run the forward under bfloat16 autocast
+            where the hardware has native bfloat16 (AVX512-BF16 or AMX on
+            CPU, a bf16-capable GPU), else stay in float32 and log one line
+            saying why; ``False``: float32. Under autocast outputs are
+            bfloat16 and predicted classes may differ from float32 on a few
+            pixels; the convolutions' weights are then kept in bfloat16.
+            (In the Runner, ``test_cfg=dict(type='TestLoop', fp16=True)``
+            already runs ``test_step`` under mmengine's ``autocast``:
+            bfloat16 on CPU, float16 on CUDA, whatever the hardware. This
+            switch is for calls outside the Runner too, such as mmseg's
+            ``inference_model``, and only where bfloat16 is native.)
         channels_last (bool): Convert the parameters to ``channels_last``.
         device (str | torch.device, optional): Where the model runs, for the
             bfloat16 check (default: the device of its parameters).
-        compile (bool): Compile each ResNet38's forward with
-            ``torch.compile`` (inductor, ``freezing``); only for inference
-            under ``torch.no_grad``, best on one input size.
+        compile (bool): Compile each ResNet38 with ``module.compile``
+            (``torch.compile``'s inductor with ``freezing``); only for
+            inference under ``torch.no_grad``, best on one input size.
 
         winograd (bool): On CPU, compute the backbone's 3x3 convolutions
             with 256 or more channels and dilation up to 4 with Winograd's
@@ -209,11 +211,11 @@ def optimize_for_inference(model: nn.Module,
         whether bfloat16 autocast is on.
 
     Raises:
-        ValueError: the model holds no ResNet38, or ``bf16`` is not one of
-            the values above.
+        ValueError: the model holds no ResNet38, or ``bf16`` is not a
+            bool.
     """
-    if bf16 not in (True, False, 'auto'):
-        raise ValueError(f'bf16 must be True, False or "auto", got {bf16!r}')
+    if not isinstance(bf16, bool):
+        raise ValueError(f'bf16 must be True or False, got {bf16!r}')
     inner = model.module if is_model_wrapper(model) else model
     if not any(isinstance(m, ResNet38) for m in inner.modules()):
         raise ValueError(f'optimize_for_inference: {type(inner).__name__} '
@@ -241,8 +243,7 @@ def optimize_for_inference(model: nn.Module,
         inner.to(memory_format=torch.channels_last)
     if compile:
         for backbone in backbones:
-            backbone.forward = torch.compile(
-                backbone.forward, options=dict(freezing=True))
+            backbone.compile(options=dict(freezing=True))
     if use_bf16:
         # a TTA model calls its segmentor's test_step, not its forward
         target = inner.module if isinstance(inner, BaseTTAModel) else inner
@@ -251,25 +252,9 @@ def optimize_for_inference(model: nn.Module,
     return model
 
 
-@HOOKS.register_module()
-class InferenceFastPathHook(Hook):
-    """Apply :func:`optimize_for_inference` to the Runner's model before
-    testing, after the checkpoint is loaded (``tools/test.py --fast``).
-
-    Args:
-        bf16 (bool): Passed on to :func:`optimize_for_inference`.
-    """
-
-    def __init__(self, bf16: bool = False):
-        self.bf16 = bf16
-
-    def before_test(self, runner):
-        optimize_for_inference(runner.model, bf16=self.bf16)
-
-
 def use_fast_path(cfg: Config, bf16: bool = False) -> Config:
-    """Add :class:`InferenceFastPathHook` to a test config's
-    ``custom_hooks``."""
+    """Add :class:`~mmrn38.engine.hooks.InferenceFastPathHook` to a test
+    config's ``custom_hooks`` (``tools/test.py --fast``)."""
     cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
         dict(type='InferenceFastPathHook', bf16=bf16)
     ]

@@ -19,9 +19,10 @@ Files written (PSA's, read unchanged by PSA's, SEAM's and IRN's next steps):
   palette: ``argmax`` over a constant background score ``bg_thresh`` and
   the K normalised maps.
 """
+import contextlib
 import copy
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -35,15 +36,14 @@ from PIL import Image
 from mmrn38.utils.atomic_file import atomic_output
 from mmrn38.utils.device_features import full_float32
 from mmrn38.utils.palette import voc_palette
-from .data import VOCSample, WSSSDataError, image_labels, read_mask, voc_split
+from .data import VOCSegClsDataset, WSSSDataError
 
 DEFAULT_SCALES = (1.0, 0.5, 1.5, 2.0)  # PSA's infer_cls.py
 NORM_EPS = 1e-5
 
 
 class CAMModel:
-    """A CAM classifier built from its config, with the config's input
-    normalisation.
+    """A CAM classifier built from its config, with its data preprocessor.
 
     Args:
         config (str | Config): An mmpretrain ``ImageClassifier`` config whose
@@ -85,28 +85,22 @@ class CAMModel:
             reason = ' '.join(str(error).split())
             raise WSSSDataError(f'{checkpoint} does not fit the config\'s '
                                 f'model: {reason[:300]}') from None
-        preprocessor = cfg.model.get('data_preprocessor', {})
-        self.to_rgb = preprocessor.get('to_rgb', False)
         self.device = torch.device(device)
-        self.mean = torch.tensor(
-            preprocessor.get('mean', (0., 0., 0.)),
-            dtype=torch.float32).view(3, 1, 1)
-        self.std = torch.tensor(
-            preprocessor.get('std', (1., 1., 1.)),
-            dtype=torch.float32).view(3, 1, 1)
         self.model = model.to(self.device).eval()
         if fast:
             from mmrn38 import optimize_for_inference
             optimize_for_inference(self.model)
         self.num_classes = model.head.num_classes
 
-    def normalise(self, image: Image.Image) -> torch.Tensor:
-        """PIL RGB image -> ``(3, h, w)`` float32 network input."""
-        array = torch.from_numpy(np.asarray(image, dtype=np.float32).copy())
-        x = array.permute(2, 0, 1)
-        if not self.to_rgb:  # the model was trained on BGR
-            x = x.flip(0)
-        return (x - self.mean) / self.std
+    def inputs(self, image: Image.Image) -> torch.Tensor:
+        """PIL RGB image of size ``(w, h)`` -> ``(2, 3, h, w)`` float32
+        network input of it and its mirror image, by the model's
+        ``data_preprocessor`` (on the model's device)."""
+        # BGR, as mmcv's LoadImageFromFile gives the preprocessor in training
+        bgr = torch.from_numpy(np.ascontiguousarray(
+            np.asarray(image)[..., ::-1])).permute(2, 0, 1)
+        batch = torch.stack([bgr, bgr.flip(-1)])
+        return self.model.data_preprocessor(dict(inputs=batch))['inputs']
 
     @torch.no_grad()
     def cams(self, batch: torch.Tensor) -> torch.Tensor:
@@ -147,8 +141,7 @@ def image_cams(model: CAMModel, image: Image.Image, labels: np.ndarray,
     if not labels.any():
         return total.cpu().numpy()
     for size in scaled_sizes((w, h), scales):
-        x = model.normalise(image.resize(size, resample=Image.BICUBIC))
-        batch = torch.stack([x, x.flip(-1)])  # the image and its mirror
+        batch = model.inputs(image.resize(size, resample=Image.BICUBIC))
         cams = F.interpolate(
             model.cams(batch), (h, w), mode='bilinear', align_corners=False)
         cams = cams * label
@@ -188,26 +181,32 @@ def save_label_png(path: str, labels: np.ndarray):
         image.save(tmp)
 
 
-def split_labels(samples: Sequence[VOCSample],
-                 num_classes: int) -> List[np.ndarray]:
-    """Image-level labels ``(K,)`` of every sample, from its mask; each
-    image's header is read too, so that an unreadable image fails here.
+@contextlib.contextmanager
+def _open_image(path: str) -> Iterator[Image.Image]:
+    """``PIL.Image.open(path)``; an unreadable file (on opening or within
+    the block) raises :class:`WSSSDataError`."""
+    try:
+        with Image.open(path) as image:
+            yield image
+    except OSError as error:
+        raise WSSSDataError(f'{path}: cannot read it ({error})') from None
+
+
+def split_dataset(cfg: Config, data_root: str,
+                  split: str) -> VOCSegClsDataset:
+    """The config's test dataset (its classes) on ``data_root`` and
+    ``split``, without its pipeline: the image paths and labels of
+    :class:`VOCSegClsDataset`.
 
     Raises:
-        WSSSDataError: An unreadable image or mask, or a bad label.
+        WSSSDataError: A missing list, image or mask, or a bad label.
     """
-    labels = []
-    for sample in samples:
-        try:
-            with Image.open(sample.img_path):
-                pass
-        except OSError as error:
-            raise WSSSDataError(f'{sample.img_path}: cannot read it '
-                                f'({error})') from None
-        labels.append(
-            image_labels(
-                read_mask(sample.mask_path), num_classes, sample.mask_path))
-    return labels
+    dataset_cfg = cfg.get('test_dataloader', {}).get('dataset', {})
+    return VOCSegClsDataset(
+        data_root=data_root,
+        split=split,
+        metainfo=dataset_cfg.get('metainfo'),
+        serialize_data=False)
 
 
 def make_cams(config,
@@ -228,7 +227,8 @@ def make_cams(config,
 
     Args:
         config, checkpoint, device, fast: The CAM classifier
-            (:class:`CAMModel`).
+            (:class:`CAMModel`); the classes of the config's test dataset
+            (:func:`split_dataset`) must be those of its head.
         data_root: The ``VOC2012`` folder (mmseg's layout).
         split: ``ImageSets/Segmentation/<split>.txt``.
         out_cam: Folder of the ``<name>.npy`` CAM dicts, or None.
@@ -248,26 +248,31 @@ def make_cams(config,
                             '--out-pred')
     if not scales or any(s <= 0 for s in scales):
         raise WSSSDataError(f'scales must be positive, got {list(scales)}')
-    samples = voc_split(data_root, split)
-    model = CAMModel(config, checkpoint, device, fast)
-    labels = split_labels(samples, model.num_classes)
-    bar = ProgressBar(len(samples)) if progress else None
-    for sample, label in zip(samples, labels):
-        try:
-            with Image.open(sample.img_path) as img:
-                image = img.convert('RGB')
-        except OSError as error:
-            raise WSSSDataError(f'{sample.img_path}: cannot read it '
-                                f'({error})') from None
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    dataset = split_dataset(cfg, data_root, split)
+    model = CAMModel(cfg, checkpoint, device, fast)
+    if len(dataset.CLASSES) != model.num_classes:
+        raise WSSSDataError(f'the config\'s dataset has '
+                            f'{len(dataset.CLASSES)} classes, its CAM head '
+                            f'{model.num_classes}')
+    for item in dataset.data_list:  # every image readable before writing
+        with _open_image(item['img_path']):
+            pass
+    bar = ProgressBar(len(dataset)) if progress else None
+    for item in dataset.data_list:
+        name = osp.splitext(osp.basename(item['img_path']))[0]
+        label = np.zeros(model.num_classes, np.float32)
+        label[item['gt_label']] = 1
+        with _open_image(item['img_path']) as img:
+            image = img.convert('RGB')
         norm_cams = image_cams(model, image, label, scales)
         if out_cam is not None:
             save_cam_dict(
-                osp.join(out_cam, f'{sample.name}.npy'),
-                cam_dict(norm_cams, label))
+                osp.join(out_cam, f'{name}.npy'), cam_dict(norm_cams, label))
         if out_pred is not None:
             save_label_png(
-                osp.join(out_pred, f'{sample.name}.png'),
+                osp.join(out_pred, f'{name}.png'),
                 cam_prediction(norm_cams, bg_thresh))
         if bar is not None:
             bar.update()
-    return len(samples)
+    return len(dataset)

@@ -21,8 +21,9 @@ import sys
 
 from mmengine.utils import ProgressBar
 
-from mmrn38.converters import (ConversionError, MXNetParamsError,
-                               convert_rn38_weights, write_checkpoint)
+from mmrn38.converters import (ARCHS, OUT_STRIDES, TASKS, ConversionError,
+                               MXNetParamsError, convert_rn38_weights,
+                               write_checkpoint)
 
 PROG = 'rn38_to_mm'
 MODEL_OF_TASK = {
@@ -137,7 +138,7 @@ def parse_args(argv=None):
     parser.add_argument('dst', help='path of the checkpoint to write')
     parser.add_argument(
         '--task',
-        choices=['auto', 'cls', 'cam', 'seg', 'backbone'],
+        choices=TASKS,
         default='auto',
         help='auto: from the head in SRC (cls for linear1000, cam for PSA\'s '
         'fc8, seg for conv6a/linear{K} convs, backbone if SRC has no head); '
@@ -150,13 +151,13 @@ def parse_args(argv=None):
         help='fail unless the head in SRC has this many classes')
     parser.add_argument(
         '--arch',
-        choices=['A', 'A1'],
+        choices=ARCHS,
         help='Model A or A1 (default: from the file name, rna-a_ or rna-a1_, '
         'else A1; their weights have identical names and shapes)')
     parser.add_argument(
         '--out-stride',
         type=int,
-        choices=[8, 16, 32],
+        choices=OUT_STRIDES,
         help='output stride recorded in the model config (default: from the '
         'file name, _s8, else 8 for segmentation and PSA files, 32 for '
         'classifiers)')

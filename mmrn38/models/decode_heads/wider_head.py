@@ -4,7 +4,6 @@ from typing import Optional
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer, build_conv_layer
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
-from mmseg.models.losses import accuracy
 from mmseg.utils import SampleList
 from torch import Tensor
 
@@ -106,39 +105,38 @@ class WiderHead(BaseDecodeHead):
             x = self.conv(x)
         return self.cls_seg(x)
 
+    def _stack_batch_gt(self, batch_data_samples: SampleList) -> Tensor:
+        """The samples' labels ``(N, 1, H, W)``; with ``label_stride=s``
+        those at the scores' positions, ``(N, 1, h, w)`` (see the class
+        docstring)."""
+        seg_label = super()._stack_batch_gt(batch_data_samples)
+        if self.label_stride is None:
+            return seg_label
+        offset = self.label_stride // 2
+        return seg_label[..., offset::self.label_stride,
+                         offset::self.label_stride]
+
     def loss_by_feat(self, seg_logits: Tensor,
                      batch_data_samples: SampleList) -> dict:
-        """Losses of ``(N, K, h, w)`` scores against the samples' labels.
+        """Losses of ``(N, K, h, w)`` scores against the samples' labels:
+        mmseg's :meth:`BaseDecodeHead.loss_by_feat`, which resizes the
+        scores to the labels' size. With ``label_stride`` the labels are
+        sampled at the scores' positions (:meth:`_stack_batch_gt`), so the
+        sizes must agree and the resize is the identity.
 
-        With ``label_stride`` the labels are sampled at the scores' positions
-        instead of upsampling the scores (see the class docstring); otherwise
-        mmseg's :meth:`BaseDecodeHead.loss_by_feat`.
+        Raises:
+            ValueError: With ``label_stride``, labels that do not give the
+                scores' size.
         """
-        if self.label_stride is None:
-            return super().loss_by_feat(seg_logits, batch_data_samples)
-        stride = self.label_stride
-        seg_label = self._stack_batch_gt(batch_data_samples).squeeze(1)
-        seg_label = seg_label[:, stride // 2::stride, stride // 2::stride]
-        if seg_label.shape[1:] != seg_logits.shape[2:]:
-            raise ValueError(
-                f'labels of size {tuple(seg_label.shape[1:])} taken at stride '
-                f'{stride} do not match the scores of size '
-                f'{tuple(seg_logits.shape[2:])}: pad the inputs to a multiple '
-                f'of {stride} (data_preprocessor size or size_divisor)')
-        weight = None
-        if self.sampler is not None:
-            weight = self.sampler.sample(seg_logits, seg_label[:, None])
-        losses = dict()
-        for loss_decode in self._loss_modules():
-            value = loss_decode(seg_logits, seg_label, weight=weight,
-                                ignore_index=self.ignore_index)
-            losses[loss_decode.loss_name] = losses.get(
-                loss_decode.loss_name, 0) + value
-        losses['acc_seg'] = accuracy(
-            seg_logits, seg_label, ignore_index=self.ignore_index)
-        return losses
-
-    def _loss_modules(self):
-        if isinstance(self.loss_decode, nn.ModuleList):
-            return list(self.loss_decode)
-        return [self.loss_decode]
+        if self.label_stride is not None:
+            stride = self.label_stride
+            size = tuple(
+                len(range(stride // 2, n, stride))
+                for n in batch_data_samples[0].gt_sem_seg.shape)
+            if size != tuple(seg_logits.shape[2:]):
+                raise ValueError(
+                    f'labels of size {size} taken at stride {stride} do not '
+                    f'match the scores of size {tuple(seg_logits.shape[2:])}'
+                    f': pad the inputs to a multiple of {stride} '
+                    f'(data_preprocessor size or size_divisor)')
+        return super().loss_by_feat(seg_logits, batch_data_samples)
