@@ -64,7 +64,9 @@ def backbone_from_config(cfg: Config,
         load_checkpoint(model, checkpoint, map_location='cpu',
                         logger='silent')
     backbone = model.backbone if hasattr(model, 'backbone') else model
-    return backbone.to(device).eval()
+    backbone.to(device)
+    backbone.eval()  # mmpretrain's ResNet.train() returns None
+    return backbone
 
 
 def input_batch(cfg: Config,
