@@ -172,12 +172,20 @@ def test_tool_writes_json_and_figure(tmp_path):
     cfg.write_text(
         f"_base_ = ['{REPO}/configs/rn38_voc.py']\n"
         "model = dict(backbone=dict(width=1 / 32, init_cfg=None))\n")
+    resnet = tmp_path / 'tiny_resnet.py'
+    resnet.write_text(
+        "_base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py']\n"
+        "model = dict(backbone=dict(stem_channels=8, base_channels=8))\n")
     out = tmp_path / 'out'
-    proc = run_tool('analysis_tools/path_lengths.py', cfg, '--input-size',
-                    24, 24, '--batch', 1, '--samples', 2, '--out', out)
+    proc = run_tool('analysis_tools/path_lengths.py', cfg, '--compare',
+                    resnet, '--no-zero-init-residual', '--input-size', 24,
+                    24, '--batch', 1, '--samples', 2, '--out', out)
     report = json.loads((out / 'path_lengths.json').read_text())
-    assert list(report) == ['tiny']
+    assert list(report) == ['tiny', 'tiny_resnet']
     assert report['tiny']['units'] == 17
+    assert report['tiny_resnet']['units'] == 8
+    # zero_init_residual switched off: every branch carries gradient
+    assert report['tiny_resnet']['mean'][8] > 0
     assert (out / 'path_lengths.png').stat().st_size > 1000
     assert 'effective depth' in proc.stdout
     bad = run_tool('analysis_tools/path_lengths.py', tmp_path / 'none.py',
