@@ -1,0 +1,13 @@
+"""Deployment: ONNX export of segmentors holding ResNet-38
+(:mod:`.onnx_export`)."""
+from .onnx_export import (DEFAULT_OPSET, MAX_RELATIVE_DIFF,
+                          MIN_LABEL_AGREEMENT, ExportError, OnnxSegmentor,
+                          check_exportable, export_onnx, load_segmentor,
+                          mmseg_logits, random_image, read_rgb, verify_onnx)
+
+__all__ = [
+    'DEFAULT_OPSET', 'MAX_RELATIVE_DIFF', 'MIN_LABEL_AGREEMENT',
+    'ExportError', 'OnnxSegmentor', 'check_exportable', 'export_onnx',
+    'load_segmentor', 'mmseg_logits', 'random_image', 'read_rgb',
+    'verify_onnx'
+]
