@@ -21,6 +21,7 @@ is given, and :func:`verify_onnx` compares with mmseg's ``inference_model``
 without that step.
 """
 import copy
+import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -38,6 +39,14 @@ DEFAULT_OPSET = 18
 #: logits, and the share of pixels whose labels must agree.
 MAX_RELATIVE_DIFF = 1e-4
 MIN_LABEL_AGREEMENT = 0.9999
+
+
+#: Why the original release's test procedure is not exported.
+ORIGINAL_REFUSED = (
+    'OriginalEncoderDecoder (the original release\'s test procedure: PIL '
+    'resizing, zero canvases, PIL bicubic upsampling) is not a graph; export '
+    'the checkpoint with the mmseg config the original one inherits (e.g. '
+    'configs/rn38_voc.py)')
 
 
 class ExportError(Exception):
@@ -97,11 +106,7 @@ def check_exportable(model: nn.Module):
     from ..models.segmentors import OriginalEncoderDecoder
     name = type(model).__name__
     if isinstance(model, OriginalEncoderDecoder):
-        raise ExportError(
-            'OriginalEncoderDecoder (the original release\'s test procedure: '
-            'PIL resizing, zero canvases, PIL bicubic upsampling) is not a '
-            'graph; export the checkpoint with the mmseg config the original '
-            'one inherits (e.g. configs/rn38_voc.py)')
+        raise ExportError(ORIGINAL_REFUSED)
     if not isinstance(model, EncoderDecoder):
         raise ExportError(f'the model is a {name}, not an mmseg '
                           f'EncoderDecoder segmentor')
@@ -152,6 +157,8 @@ def export_onnx(model: nn.Module,
     # named free axes: the file's dims of image and logits read N, H, W
     dynamic_shapes = dict(image={0: 'N', 2: 'H', 3: 'W'}) if dynamic \
         else None
+    if osp.isdir(path):
+        raise IsADirectoryError(f'output {path} is a folder')
     with atomic_output(path, suffix='.onnx') as tmp:
         # an unwritable place fails here, before minutes of export
         open(tmp, 'wb').close()
@@ -178,8 +185,14 @@ def load_segmentor(config: Union[str, Config], checkpoint: str):
     """
     from ..apis.inference import init_segmentor
     cfg = Config.fromfile(config) if isinstance(config, str) else config
-    backbone = cfg.model.get('backbone', {}).get('type')
-    if backbone not in ('ResNet38', 'mmrn38.ResNet38'):
+    model_type = cfg.model.get('type', '').split('.')[-1]
+    if model_type == 'OriginalEncoderDecoder':
+        raise ExportError(ORIGINAL_REFUSED)
+    if 'decode_head' not in cfg.model:
+        raise ExportError(f'the config\'s model is a {model_type}, not a '
+                          f'segmentor with a decode_head')
+    backbone = cfg.model.get('backbone', {}).get('type', '').split('.')[-1]
+    if backbone != 'ResNet38':
         raise ExportError(f'the config\'s model.backbone is {backbone!r}, '
                           f'not ResNet38')
     model = init_segmentor(cfg, checkpoint, device='cpu')
