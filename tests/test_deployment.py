@@ -200,3 +200,25 @@ def test_tool_errors(tmp_path, checkpoint):
         error_line(run_tool('deployment/pytorch2onnx.py', DEMO, checkpoint,
                             '--out', target, '--shape', 32, 32, check=False))
     assert sorted(os.listdir(tmp_path)) == ['afile', 'fcn.py']
+
+
+@pytest.mark.parametrize('runtime', ['onnxruntime', 'openvino'])
+def test_benchmark_runtime_case_is_the_rn38_network(runtime):
+    """The benchmark's runtime cases segment as rn38-os8 (same weights)."""
+    from mmrn38.benchmark import CASES, BenchmarkSettings, CaseRunner
+    name = f'rn38-os8-{runtime}'
+    if name not in CASES:
+        pytest.skip(f'{runtime} is not installed')
+    settings = BenchmarkSettings(size=(33, 40), width=1 / 16, num_classes=5)
+    images = torch.randn(2, 3, 33, 40)
+    metas = [dict(img_shape=(33, 40), pad_shape=(33, 40))] * 2
+    logits = []
+    for case in ('rn38-os8', name):
+        torch.manual_seed(0)
+        runner = CaseRunner(CASES[case], settings)
+        runner.model.eval()
+        with torch.no_grad():
+            logits.append(runner.infer(images, metas))
+    assert CASES[name].trains is False
+    ref = logits[0].abs().max()
+    assert (logits[1] - logits[0]).abs().max() <= 1e-4 * ref

@@ -14,15 +14,22 @@ Two more: ``plain-port``, a plain PyTorch transcription of the same
 ResNet-38 network (:mod:`.plain_port`), and ``rn38-os8-fast``, the
 ``rn38-os8`` segmentor through :func:`~mmrn38.optimize_for_inference`,
 and ``rn38-os8-compiled``, the same with its ``compile`` option (inference
-only; the warm-up runs include the compilation).
+only; the warm-up runs include the compilation). ``rn38-os8-onnxruntime``
+(and ``rn38-os8-openvino`` where OpenVINO is installed): the ``rn38-os8``
+segmentor exported to ONNX (:func:`~mmrn38.deployment.export_onnx`,
+``dynamic``) and run by that runtime on the CPU in float32, with PyTorch's
+thread count (inference only; ``--bf16`` leaves them in float32).
 """
 import copy
 import dataclasses
+import os.path as osp
+import tempfile
 from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
+from mmrn38.deployment.runtimes import runtime_available
 from mmrn38.models.backbones import ResNet38, scaled_channels
 
 
@@ -46,6 +53,8 @@ class BenchmarkCase:
         compile (bool): With ``fast``, also its ``compile`` option.
         channels_last (bool): Model and inputs in ``channels_last`` memory
             format (``--channels-last`` does so for every case).
+        runtime (str, optional): Run the exported ONNX file in this runtime
+            of :data:`~mmrn38.deployment.RUNTIMES` (inference only).
     """
     description: str
     backbone: Optional[dict] = None
@@ -54,14 +63,15 @@ class BenchmarkCase:
     fast: bool = False
     compile: bool = False
     channels_last: bool = False
+    runtime: Optional[str] = None
 
     @property
     def trains(self) -> bool:
-        return not self.fast
+        return not self.fast and self.runtime is None
 
 
 def _resnet38(description_extra='', fast=False, compile=False,
-              channels_last=False, **kwargs) -> BenchmarkCase:
+              channels_last=False, runtime=None, **kwargs) -> BenchmarkCase:
     options = ', '.join(f'{k}={v}' for k, v in kwargs.items()
                         if k != 'out_stride')
     return BenchmarkCase(
@@ -75,7 +85,8 @@ def _resnet38(description_extra='', fast=False, compile=False,
             **kwargs),
         fast=fast,
         compile=compile,
-        channels_last=channels_last)
+        channels_last=channels_last,
+        runtime=runtime)
 
 
 def _resnet_d8(depth: int) -> BenchmarkCase:
@@ -103,6 +114,8 @@ CASES: Dict[str, BenchmarkCase] = {
     'rn38-os8-compiled': _resnet38(
         ', optimize_for_inference(compile=True)', fast=True, compile=True,
         out_stride=8),
+    'rn38-os8-onnxruntime': _resnet38(
+        ', ONNX Runtime', runtime='onnxruntime', out_stride=8),
     'rn38-os8-cl': _resnet38(
         ', channels_last', channels_last=True, out_stride=8),
     'rn38-os8-lean': _resnet38(out_stride=8, memory_lean=True),
@@ -114,6 +127,9 @@ CASES: Dict[str, BenchmarkCase] = {
     'r50-d8': _resnet_d8(50),
 }
 """The cases by name; ``rn38-os8`` is the default reference."""
+if runtime_available('openvino'):
+    CASES['rn38-os8-openvino'] = _resnet38(
+        ', OpenVINO', runtime='openvino', out_stride=8)
 
 HEAD_CHANNELS = 512  # WiderHead's conv6a
 STEM_CHANNELS = 64  # ResNetV1c's stem and base channels at width 1
@@ -233,6 +249,8 @@ class CaseRunner:
             bf16=True)``, else ``model``.
         params (int): Parameters of the network as built (the fast path
             keeps some weights as transformed buffers).
+        session (RuntimeSession, optional): The exported network in its
+            runtime, for a ``runtime`` case.
     """
 
     def __init__(self, case: BenchmarkCase, settings: BenchmarkSettings):
@@ -262,15 +280,28 @@ class CaseRunner:
             model = optimize_for_inference(model, compile=case.compile)
         self.model = model
         self.bf16_model = model if bf16_model is None else bf16_model
+        self.session = None
+        if case.runtime is not None:
+            from mmrn38.deployment import RuntimeSession, export_onnx
+            with tempfile.TemporaryDirectory() as tmp:
+                path = export_onnx(
+                    model, osp.join(tmp, 'model.onnx'),
+                    shape=settings.size, batch=settings.batch, dynamic=True)
+                self.session = RuntimeSession(
+                    path, case.runtime, threads=torch.get_num_threads())
 
     def _layout(self, images):
         return images.contiguous(memory_format=torch.channels_last) if \
             self.channels_last else images
 
-    def infer(self, images, metas, bf16=False):
+    def infer(self, images, metas, bf16=False, exported=True):
         """``(N, 3, H, W)`` images -> ``(N, num_classes, H, W)`` logits
         (``bf16``: of the model prepared for bfloat16 autocast, which the
-        caller turns on)."""
+        caller turns on; ``exported=False``: of the PyTorch model even for
+        a ``runtime`` case, whose FLOPs PyTorch cannot count)."""
+        if self.session is not None and exported:
+            logits = self.session(images.contiguous().cpu().numpy())
+            return torch.from_numpy(logits).to(images.device)
         model = self.bf16_model if bf16 else self.model
         images = self._layout(images)
         if self.plain:

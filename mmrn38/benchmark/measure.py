@@ -174,7 +174,7 @@ def measure_case(name: str, settings: BenchmarkSettings) -> dict:
         params=runner.params)
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        runner.infer(images, metas)
+        runner.infer(images, metas, exported=False)
     result['flops'] = counter.get_total_flops()
     if not case.trains:
         return result

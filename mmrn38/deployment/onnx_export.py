@@ -246,14 +246,12 @@ def verify_onnx(model: nn.Module,
         (``max_abs_diff <= MAX_RELATIVE_DIFF * max_abs_ref`` and
         ``label_agreement >= MIN_LABEL_AGREEMENT``).
     """
-    import onnxruntime
-    session = onnxruntime.InferenceSession(
-        onnx_path, providers=['CPUExecutionProvider'])
+    from .runtimes import RuntimeSession
+    session = RuntimeSession(onnx_path, 'onnxruntime')
     results = []
     for image in images:
         ref = mmseg_logits(model, image)
-        batch = image.transpose(2, 0, 1)[None].astype(np.float32)
-        out = session.run(['logits'], {'image': batch})[0][0]
+        out = session(image.transpose(2, 0, 1)[None].astype(np.float32))[0]
         if out.shape != ref.shape:
             raise ExportError(f'the ONNX file gives logits of shape '
                               f'{out.shape} for a {image.shape[:2]} image, '
