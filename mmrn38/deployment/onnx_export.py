@@ -32,8 +32,9 @@ from torch import Tensor
 
 from ..utils.atomic_file import atomic_output
 
-#: The opset the exporter writes by default (the newest one torch 2.13's
-#: dynamo exporter targets natively; ONNX Runtime 1.16 and later run it).
+#: The default opset: the one torch 2.13's dynamo exporter writes its
+#: operators in (torchlib); another goes through ONNX's version converter.
+#: Run here by ONNX Runtime 1.32 and OpenVINO 2026.4.
 DEFAULT_OPSET = 18
 #: ``--verify``'s limits: max |ONNX - mmseg| logits relative to max |mmseg|
 #: logits, and the share of pixels whose labels must agree.
