@@ -197,8 +197,9 @@ def test_tool_errors(tmp_path, checkpoint):
     afile = tmp_path / 'afile'
     afile.write_text('')
     for target in (afile / 'x.onnx', tmp_path):
-        error_line(run_tool('deployment/pytorch2onnx.py', DEMO, checkpoint,
-                            '--out', target, '--shape', 32, 32, check=False))
+        assert f'cannot write {target}' in error_line(
+            run_tool('deployment/pytorch2onnx.py', DEMO, checkpoint, '--out',
+                     target, '--shape', 32, 32, check=False))
     assert sorted(os.listdir(tmp_path)) == ['afile', 'fcn.py']
 
 

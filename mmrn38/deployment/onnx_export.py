@@ -21,6 +21,8 @@ is given, and :func:`verify_onnx` compares with mmseg's ``inference_model``
 without that step.
 """
 import copy
+import errno
+import os
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -149,6 +151,8 @@ def export_onnx(model: nn.Module,
     """
     from ..models.inference_optimization import optimize_for_inference
     check_exportable(model)
+    if osp.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
     model = copy.deepcopy(model).cpu().eval()
     if fold_bn:
         optimize_for_inference(
@@ -158,8 +162,6 @@ def export_onnx(model: nn.Module,
     # named free axes: the file's dims of image and logits read N, H, W
     dynamic_shapes = dict(image={0: 'N', 2: 'H', 3: 'W'}) if dynamic \
         else None
-    if osp.isdir(path):
-        raise IsADirectoryError(f'output {path} is a folder')
     with atomic_output(path, suffix='.onnx') as tmp:
         # an unwritable place fails here, before minutes of export
         open(tmp, 'wb').close()

@@ -74,6 +74,8 @@ def main(argv=None):
             opset=args.opset or DEFAULT_OPSET)
     except (ExportError, InferenceError, OSError) as error:
         message = ' '.join(str(error).split())
+        if isinstance(error, OSError):  # the output's folder or file
+            message = f'cannot write {args.out}: {error.strerror or message}'
         print(f'\n{PROG}: error: {message}', file=sys.stderr)
         return 1
     print(f'\nwrote {args.out} ({osp.getsize(args.out) / 2**20:.1f} MiB)')
