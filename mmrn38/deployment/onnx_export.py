@@ -192,7 +192,7 @@ def load_segmentor(config: Union[str, Config], checkpoint: str):
     if model_type == 'OriginalEncoderDecoder':
         raise ExportError(ORIGINAL_REFUSED)
     if 'decode_head' not in cfg.model:
-        raise ExportError(f'the config\'s model is a {model_type}, not a '
+        raise ExportError(f'the config\'s model ({model_type}) is not a '
                           f'segmentor with a decode_head')
     backbone = cfg.model.get('backbone', {}).get('type', '').split('.')[-1]
     if backbone != 'ResNet38':
