@@ -2,7 +2,7 @@
 float32 rounding (segmentor, classifier, bare backbone; Model A and A1, odd
 sizes), the same labels through mmseg's inference API, and the bfloat16
 switch only where the hardware has native bfloat16. Exactness only: no
-timing here (README, "Speed and memory")."""
+timing here (docs/en/user_guides/speed_and_memory.md)."""
 import copy
 
 import numpy as np
