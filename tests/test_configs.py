@@ -2,14 +2,17 @@
 the config itself with only sizes, iterations and paths overridden on the
 command line (--cfg-options), a few iterations with evaluation, then the
 test tool (with --tta for segmentation) on the saved checkpoint. Also an
-unmodified config of the installed mmseg with the backbone swapped."""
+unmodified config of the installed mmseg with the backbone swapped. The
+tools run in this process (``run_tool_here``); as separate processes, at
+full size, in tests/test_configs_as_shipped.py."""
 import os.path as osp
 import re
 
 import pytest
 from config_cases import CLS_CASES, SEG_CASES
 from mmengine.config import Config
-from rn38_testing import REPO, as_args, last_miou, run_tool, user_overrides
+from rn38_testing import (REPO, as_args, last_miou, run_tool_here,
+                          user_overrides)
 
 from mmrn38.synthetic import write_imagenet, write_voc
 
@@ -57,14 +60,15 @@ def test_segmentation_config_runs(config, tmp_path):
         'default_hooks.logger.interval': 1,
     })
     work_dir = tmp_path / 'work'
-    log = run_tool('train.py', path, '--work-dir', work_dir,
-                   *as_args(opts)).stdout
+    log = run_tool_here('train.py', path, '--work-dir', work_dir,
+                        *as_args(opts))
     assert 'Iter(train) [2/2]' in log
     tested = {}
     for name, args in (('plain', []), ('tta', ['--tta'])):
-        tested[name] = run_tool('test.py', path, work_dir / 'iter_2.pth',
-                                *args, '--work-dir', work_dir / name,
-                                *as_args(opts)).stdout
+        tested[name] = run_tool_here('test.py', path,
+                                     work_dir / 'iter_2.pth', *args,
+                                     '--work-dir', work_dir / name,
+                                     *as_args(opts))
     # the saved weights, tested as validated at the end of training
     assert last_miou(tested['plain']) == last_miou(log)
     # the config's tta_pipeline runs (that TTA changes predictions is shown
@@ -86,11 +90,11 @@ def test_imagenet_config_runs(config, tmp_path):
         'default_hooks.logger.interval': 1,
     })
     work_dir = tmp_path / 'work'
-    log = run_tool('train.py', path, '--work-dir', work_dir,
-                   *as_args(opts)).stdout
+    log = run_tool_here('train.py', path, '--work-dir', work_dir,
+                        *as_args(opts))
     assert 'accuracy/top1' in log
-    tested = run_tool('test.py', path, work_dir / 'epoch_1.pth',
-                      '--work-dir', work_dir / 'test', *as_args(opts)).stdout
+    tested = run_tool_here('test.py', path, work_dir / 'epoch_1.pth',
+                           '--work-dir', work_dir / 'test', *as_args(opts))
     assert 'accuracy/top1' in tested
 
 
@@ -118,8 +122,8 @@ model = dict(
         'default_hooks.logger.interval': 1,
     })
     del opts['model.backbone.width'], opts['model.backbone.init_cfg']
-    log = run_tool('train.py', cfg_path, '--work-dir', tmp_path / 'work',
-                   *as_args(opts)).stdout
+    log = run_tool_here('train.py', cfg_path, '--work-dir',
+                        tmp_path / 'work', *as_args(opts))
     assert "type='ResNet38'" in log
     assert 'Iter(train) [1/1]' in log
     assert 0 <= last_miou(log) <= 100
