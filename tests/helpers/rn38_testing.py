@@ -82,7 +82,8 @@ def run_tool_here(script, *args):
         with mock.patch.object(sys, 'argv', [path, *map(str, args)]), \
                 mock.patch('mmengine.config.config.FormatCode',
                            lambda text, **kwargs: (text, False)), \
-                mock.patch.dict(os.environ), contextlib.redirect_stdout(out):
+                mock.patch.dict(os.environ), contextlib.chdir(REPO), \
+                contextlib.redirect_stdout(out):
             runpy.run_path(path, run_name='__main__')
     except SystemExit as error:
         if error.code not in (None, 0):
