@@ -1,23 +1,28 @@
-# The two commands of the README. Each first makes sure the project-local
+# The commands of the README. Each first makes sure the project-local
 # environment exists; tools/setup_env.sh is a no-op when it does. It lives in
 # .venv, or where MMRN38_VENV says (the variable tools/setup_env.sh reads).
 MMRN38_VENV ?= .venv
 export MMRN38_VENV
 PYTHON := $(MMRN38_VENV)/bin/python
 
-.PHONY: setup test demo
+.PHONY: setup test test-all demo
 
 setup:
 	bash tools/setup_env.sh
 
+# The quick tier: every test but those marked slow (pytest.ini).
 test: setup
+	$(PYTHON) -m pytest -m "not slow"
+
+# Everything, the slow full-size trainings included (what CI runs).
+test-all: setup
 	$(PYTHON) -m pytest
 
 demo: setup
 	$(PYTHON) tools/demo.py
 
-# Weakly-supervised segmentation on the built-in data (README section
-# "Weakly-supervised segmentation"): CAM classifier, CAMs, pseudo-label mIoU.
+# Weakly-supervised segmentation on the built-in data
+# (docs/en/user_guides/wsss.md): CAM classifier, CAMs, pseudo-label mIoU.
 .PHONY: demo-wsss
 
 demo-wsss: setup

@@ -61,3 +61,13 @@ def winograd_everywhere(monkeypatch):
     where it pays)."""
     from mmrn38.models import winograd_conv
     monkeypatch.setattr(winograd_conv, 'MIN_CHANNELS', 1)
+
+
+@pytest.fixture(scope='session')
+def converted_voc_checkpoint(tmp_path_factory):
+    """The ``a1_s8_seg2_div16`` MXNet reference network converted by the
+    CLI (:func:`rn38_testing.converted_voc_fixture`), once a session: the
+    tests only read it."""
+    from rn38_testing import converted_voc_fixture
+    return converted_voc_fixture(
+        str(tmp_path_factory.mktemp('converted') / 'a1_s8_seg2_div16.pth'))

@@ -2,25 +2,21 @@
 the config itself with only sizes, iterations and paths overridden on the
 command line (--cfg-options), a few iterations with evaluation, then the
 test tool (with --tta for segmentation) on the saved checkpoint. Also an
-unmodified config of the installed mmseg with the backbone swapped."""
+unmodified config of the installed mmseg with the backbone swapped. The
+tools run in this process (``run_tool_here``); as separate processes, at
+full size, in tests/test_configs_as_shipped.py."""
 import os.path as osp
+import re
 
 import pytest
+from config_cases import CLS_CASES, SEG_CASES
 from mmengine.config import Config
-from rn38_testing import REPO, as_args, last_miou, run_tool, user_overrides
+from rn38_testing import (REPO, as_args, last_miou, run_tool_here,
+                          user_overrides)
 
-from mmrn38.synthetic import (write_ade20k, write_cityscapes, write_context,
-                              write_imagenet, write_voc)
+from mmrn38.synthetic import write_imagenet, write_voc
 
 IMG, CROP = (64, 64), (48, 48)
-SEG_CASES = {
-    'rn38_voc.py': lambda root: write_voc(root, dict(train=4, val=2)),
-    'rn38_context.py': lambda root: write_context(root),
-    'rn38_context60.py': lambda root: write_context(root),
-    'rn38_cityscapes.py': lambda root: write_cityscapes(root),
-    'rn38_ade20k.py': lambda root: write_ade20k(root),
-}
-CLS_CASES = ['rn38_in1k.py', 'rn38-a_in1k.py']
 
 
 def size_and_path_overrides(cfg, data_root):
@@ -64,14 +60,15 @@ def test_segmentation_config_runs(config, tmp_path):
         'default_hooks.logger.interval': 1,
     })
     work_dir = tmp_path / 'work'
-    log = run_tool('train.py', path, '--work-dir', work_dir,
-                   *as_args(opts)).stdout
+    log = run_tool_here('train.py', path, '--work-dir', work_dir,
+                        *as_args(opts))
     assert 'Iter(train) [2/2]' in log
     tested = {}
     for name, args in (('plain', []), ('tta', ['--tta'])):
-        tested[name] = run_tool('test.py', path, work_dir / 'iter_2.pth',
-                                *args, '--work-dir', work_dir / name,
-                                *as_args(opts)).stdout
+        tested[name] = run_tool_here('test.py', path,
+                                     work_dir / 'iter_2.pth', *args,
+                                     '--work-dir', work_dir / name,
+                                     *as_args(opts))
     # the saved weights, tested as validated at the end of training
     assert last_miou(tested['plain']) == last_miou(log)
     # the config's tta_pipeline runs (that TTA changes predictions is shown
@@ -93,11 +90,11 @@ def test_imagenet_config_runs(config, tmp_path):
         'default_hooks.logger.interval': 1,
     })
     work_dir = tmp_path / 'work'
-    log = run_tool('train.py', path, '--work-dir', work_dir,
-                   *as_args(opts)).stdout
+    log = run_tool_here('train.py', path, '--work-dir', work_dir,
+                        *as_args(opts))
     assert 'accuracy/top1' in log
-    tested = run_tool('test.py', path, work_dir / 'epoch_1.pth',
-                      '--work-dir', work_dir / 'test', *as_args(opts)).stdout
+    tested = run_tool_here('test.py', path, work_dir / 'epoch_1.pth',
+                           '--work-dir', work_dir / 'test', *as_args(opts))
     assert 'accuracy/top1' in tested
 
 
@@ -125,30 +122,77 @@ model = dict(
         'default_hooks.logger.interval': 1,
     })
     del opts['model.backbone.width'], opts['model.backbone.init_cfg']
-    log = run_tool('train.py', cfg_path, '--work-dir', tmp_path / 'work',
-                   *as_args(opts)).stdout
+    log = run_tool_here('train.py', cfg_path, '--work-dir',
+                        tmp_path / 'work', *as_args(opts))
     assert "type='ResNet38'" in log
     assert 'Iter(train) [1/1]' in log
     assert 0 <= last_miou(log) <= 100
 
 
+def results_rows(doc):
+    """(config path from the repo root, {column: cell}) of every Markdown
+    table row of ``doc`` that links a config."""
+    path = osp.join(REPO, doc)
+    rows, header = [], None
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            if not line.startswith('|'):
+                header = None
+                continue
+            cells = [c.strip() for c in line.strip().strip('|').split('|')]
+            if header is None:
+                header = cells
+                continue
+            link = re.search(r'\]\(([^)]+\.py)\)', line)
+            if link is not None:
+                config = osp.normpath(osp.join(osp.dirname(path), link[1]))
+                rows.append((osp.relpath(config, REPO),
+                             dict(zip(header, cells))))
+    return rows
+
+
 def test_model_index_lists_configs_and_reported_numbers():
     """model-index.yml -> configs/metafile.yaml: every config exists and
-    loads, and every number stands in configs/README.md too."""
+    loads; the results tables of configs/README.md and README.md show exactly
+    the metafile's numbers, each model in one row (the config it links and
+    the weights it names), under "<metric> (paper)" for the weights converted
+    from the original release, "<metric> (measured)" for the others."""
     import yaml
     with open(osp.join(REPO, 'model-index.yml')) as f:
         index = yaml.safe_load(f)
     assert index['Import'] == ['configs/metafile.yaml']
     with open(osp.join(REPO, 'configs', 'metafile.yaml')) as f:
         meta = yaml.safe_load(f)
-    with open(osp.join(REPO, 'configs', 'README.md')) as f:
-        readme = f.read()
     assert meta['Models']
     for model in meta['Models']:
         assert model['In Collection'] == 'ResNet38'
         config = osp.join(REPO, model['Config'])
         assert Config.fromfile(config).model.backbone.type == 'ResNet38'
-        assert osp.basename(model['Config']) in readme
-        assert model['Weights'] in readme
-        for value in model['Results']['Metrics'].values():
-            assert f'{value:.2f}' in readme, (model['Name'], value)
+        assert model['Results']['Metrics']
+    for doc in ('configs/README.md', 'README.md'):
+        rows = results_rows(doc)
+        assert rows, doc
+        shown = []
+        for config, row in rows:
+            models = [
+                m for m in meta['Models'] if m['Config'] == config
+                and m['Weights'] in row.get('weights', '')
+            ]
+            assert len(models) <= 1, (doc, row)
+            expected = {}
+            for model in models:
+                kind = 'paper' if 'Converted From' in model else 'measured'
+                expected = {
+                    f'{name} ({kind})': f'{value:.2f}'
+                    for name, value in model['Results']['Metrics'].items()
+                }
+                shown.append(model['Name'])
+            numbers = {
+                column: cell.split()[0]
+                for column, cell in row.items()
+                if re.search(r' \((paper|measured)\)$', column)
+                and cell != '-'
+            }
+            assert numbers == expected, (doc, config, row)
+        assert sorted(shown) == sorted(m['Name'] for m in meta['Models']), \
+            doc

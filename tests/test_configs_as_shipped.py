@@ -7,38 +7,31 @@ losses and ``init_cfg=Pretrained`` from ``checkpoints/...`` (a full-size
 checkpoint at the path the config names, relative to the working directory
 the tools run in) are all as shipped. One training iteration and a
 validation each: these are the slowest tests of the suite (a width-1
-ResNet-38 step at a 512 crop), and the only ones that prove the configs.
-The shrunk runs of tests/test_configs.py test the parts (TTA, test tool).
+ResNet-38 step at a 512 crop), and the only ones that prove the configs,
+so they run in the slow tier (``make test-all``). The shrunk runs of
+tests/test_configs.py, on the same cases (``tests/helpers/config_cases.py``),
+test the parts (TTA, test tool) in the quick tier.
 """
 import os.path as osp
 import re
 
 import pytest
 import torch
+from config_cases import CLS_CASES, SEG_CASES
 from mmengine.config import Config
 from rn38_testing import REPO, as_args, last_miou, run_tool, user_overrides
 
-from mmrn38.synthetic import (write_ade20k, write_cityscapes, write_context,
-                              write_imagenet, write_voc)
+from mmrn38.synthetic import write_imagenet
 
+# minutes each on two cores: `make test-all` only
+pytestmark = pytest.mark.slow
 PRETRAINED = 'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'
-SEG_CASES = {
-    'rn38_voc.py': lambda root: write_voc(root, dict(train=4, val=1)),
-    'rn38_context.py': lambda root: write_context(root, dict(train=4, val=1)),
-    'rn38_context60.py':
-    lambda root: write_context(root, dict(train=4, val=1)),
-    'rn38_cityscapes.py':
-    lambda root: write_cityscapes(root, dict(train=2, val=1)),
-    'rn38_ade20k.py':
-    lambda root: write_ade20k(root, dict(training=4, validation=1)),
-}
-CLS_CASES = ['rn38_in1k.py', 'rn38-a_in1k.py']
 
 
 @pytest.fixture(scope='module')
 def user_dir(tmp_path_factory):
-    """A working directory holding the ImageNet weights where the README
-    puts them: a freshly built width-1 Model A1 classifier (the converted
+    """A working directory holding the ImageNet weights where the docs
+    put them: a freshly built width-1 Model A1 classifier (the converted
     release has the same keys and shapes)."""
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
@@ -72,7 +65,7 @@ def test_segmentation_config_trains_as_shipped(config, user_dir, tmp_path):
     assert f'Loads checkpoint by local backend from path: {PRETRAINED}' in log
     assert 'Iter(train) [1/1]' in log
     assert re.search(r'Iter\(val\) \[1/1\].*mIoU: [0-9.]+', log)
-    if config == 'rn38_voc.py':  # the README's test command on the result
+    if config == 'rn38_voc.py':  # the documented test command on the result
         tested = run_tool('test.py', path, work_dir / 'iter_1.pth',
                           '--work-dir', work_dir / 'test', *as_args(opts),
                           cwd=user_dir).stdout

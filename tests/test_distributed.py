@@ -10,9 +10,9 @@ import time
 
 import pytest
 import torch
-from rn38_testing import (REPO, assert_tta_changed_predictions,
-                          converted_voc_fixture, last_miou, read_label_maps,
-                          run_tool, tiny_voc_config, tool_command, tool_env)
+from rn38_testing import (REPO, assert_tta_changed_predictions, last_miou,
+                          read_label_maps, run_tool, tiny_voc_config,
+                          tool_command, tool_env)
 
 from mmrn38.synthetic import write_voc
 
@@ -109,7 +109,8 @@ def test_two_processes_train_and_agree(two_process_run):
         torch.testing.assert_close(value, rank0[key], rtol=0, atol=0)
 
 
-def test_dist_test_evaluates_plain_and_tta(two_process_run):
+def test_dist_test_evaluates_plain_and_tta(two_process_run,
+                                           converted_voc_checkpoint):
     """Two test processes share the images: every image is predicted (the
     plain run's mIoU is the training run's last validation, on the same
     images and weights) and --tta changes the predictions."""
@@ -119,12 +120,12 @@ def test_dist_test_evaluates_plain_and_tta(two_process_run):
                    env=dict(PORT=free_port())).stdout
     assert last_miou(log) == last_miou(train_log)
     # a network that predicts many classes, plain and with --tta
-    ckpt = converted_voc_fixture(work_dir / 'mxnet_fixture.pth')
     logs = {}
     for name, args in (('plain', []), ('tta', ['--tta'])):
         logs[name] = run_tool(
-            'dist_test.sh', cfg, ckpt, 2, *args, '--work-dir',
-            work_dir / f'test_{name}', '--out', work_dir / f'out_{name}',
+            'dist_test.sh', cfg, converted_voc_checkpoint, 2, *args,
+            '--work-dir', work_dir / f'test_{name}', '--out',
+            work_dir / f'out_{name}',
             env=dict(PORT=free_port())).stdout
     assert 'SegTTAModel' in logs['tta']
     assert len(read_label_maps(work_dir / 'out_plain')) == 3

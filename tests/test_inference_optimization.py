@@ -2,7 +2,7 @@
 float32 rounding (segmentor, classifier, bare backbone; Model A and A1, odd
 sizes), the same labels through mmseg's inference API, and the bfloat16
 switch only where the hardware has native bfloat16. Exactness only: no
-timing here (README, "Speed and memory")."""
+timing here (docs/en/user_guides/speed_and_memory.md)."""
 import copy
 
 import numpy as np
@@ -174,6 +174,7 @@ def test_winograd_off_switch_and_cuda(winograd_everywhere):
         assert not winograd_layers(fast)
 
 
+@pytest.mark.slow  # inductor compiles for about two minutes on two cores
 def test_compiled_fast_path_equals_plain(winograd_everywhere):
     """compile=True compiles the Winograd convs with the rest."""
     model = segmentor().eval()
@@ -284,24 +285,24 @@ def test_rejects_models_without_resnet38_and_bad_switch():
         optimize_for_inference(ResNet38(width=WIDTH), bf16='yes')
 
 
-def test_test_tool_fast_path_same_labels(tmp_path):
+def test_test_tool_fast_path_same_labels(tmp_path,
+                                         converted_voc_checkpoint):
     """tools/test.py --fast (the fast path through InferenceFastPathHook,
     after the checkpoint is loaded) writes the same label maps as the plain
     run, with a network that predicts many classes; --bf16 --tta runs."""
-    from rn38_testing import (converted_voc_fixture, read_label_maps,
-                              run_tool, tiny_voc_config)
+    from rn38_testing import read_label_maps, run_tool_here, tiny_voc_config
 
     from mmrn38.synthetic import write_voc
     data_root = write_voc(str(tmp_path / 'data'), dict(train=2, val=3),
                           size=(64, 64))
     cfg = tiny_voc_config(tmp_path / 'tiny_voc.py', data_root)
-    ckpt = converted_voc_fixture(tmp_path / 'fixture.pth')
     logs = {}
     for name, args in (('plain', []), ('fast', ['--fast']),
                        ('bf16', ['--bf16', '--tta'])):
-        logs[name] = run_tool('test.py', cfg, ckpt, *args, '--work-dir',
-                              tmp_path / f'work_{name}', '--out',
-                              tmp_path / f'out_{name}').stdout
+        logs[name] = run_tool_here('test.py', cfg, converted_voc_checkpoint,
+                                   *args, '--work-dir',
+                                   tmp_path / f'work_{name}', '--out',
+                                   tmp_path / f'out_{name}')
     assert 'InferenceFastPathHook' in logs['fast']
     plain = read_label_maps(tmp_path / 'out_plain')
     fast = read_label_maps(tmp_path / 'out_fast')

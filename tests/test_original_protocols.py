@@ -20,7 +20,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from PIL import Image, ImageDraw
-from rn38_testing import REPO, last_miou, run_tool
+from rn38_testing import REPO, last_miou, run_tool, run_tool_here
 
 import mmrn38  # noqa: F401  (registers the models and transforms)
 from mmrn38.datasets.transforms import CeilCenterCrop, PILResizeEdge
@@ -200,26 +200,23 @@ def write_cityscapes(root, sizes):
     return data_root, paths
 
 
-def seg_checkpoint(tmp_path, num_classes):
-    """The ``a1_s8_seg2_div16`` reference network converted by the CLI; for
-    a class count other than its 21, with a random (seeded) classifier of
-    ``num_classes``."""
+def seg_checkpoint(converted, tmp_path, num_classes):
+    """The ``a1_s8_seg2_div16`` reference network converted by the CLI
+    (``converted``); for a class count other than its 21, a copy with a
+    random (seeded) classifier of ``num_classes``."""
+    if num_classes == 21:
+        return converted
     ckpt = str(tmp_path / f'seg_{num_classes}.pth')
-    run_tool(
-        osp.join('model_converters', 'rn38_to_mm.py'),
-        osp.join(DATA, 'a1_s8_seg2_div16.params'), ckpt)
-    if num_classes != 21:
-        checkpoint = torch.load(ckpt, weights_only=True)
-        state = checkpoint['state_dict']
-        gen = torch.Generator().manual_seed(num_classes)
-        weight = state['decode_head.conv_seg.weight']
-        state['decode_head.conv_seg.weight'] = torch.randn(
-            num_classes, *weight.shape[1:], generator=gen) * weight.std()
-        state['decode_head.conv_seg.bias'] = torch.randn(
-            num_classes, generator=gen) * 0.1
-        checkpoint['meta']['model']['decode_head']['num_classes'] = \
-            num_classes
-        torch.save(checkpoint, ckpt)
+    checkpoint = torch.load(converted, weights_only=True)
+    state = checkpoint['state_dict']
+    gen = torch.Generator().manual_seed(num_classes)
+    weight = state['decode_head.conv_seg.weight']
+    state['decode_head.conv_seg.weight'] = torch.randn(
+        num_classes, *weight.shape[1:], generator=gen) * weight.std()
+    state['decode_head.conv_seg.bias'] = torch.randn(
+        num_classes, generator=gen) * 0.1
+    checkpoint['meta']['model']['decode_head']['num_classes'] = num_classes
+    torch.save(checkpoint, ckpt)
     return ckpt
 
 
@@ -254,7 +251,7 @@ def run_test_tool(config, ckpt, data_root, out_dir, work_dir, tta):
     ]
     args = [osp.join(CONFIGS, config), ckpt, '--out', out_dir,
             '--work-dir', work_dir, '--cfg-options', *opts]
-    return run_tool('test.py', *args, *(['--tta'] if tta else [])).stdout
+    return run_tool_here('test.py', *args, *(['--tta'] if tta else []))
 
 
 def agreement(out_dir, paths, expected, label_offset=0):
@@ -301,8 +298,9 @@ VOC_SIZES = [
 
 
 @pytest.mark.parametrize('tta', [True, False], ids=['flip', 'single'])
-def test_voc_protocol_matches_original(tmp_path, tta):
-    ckpt = seg_checkpoint(tmp_path, 21)
+def test_voc_protocol_matches_original(tmp_path, tta,
+                                      converted_voc_checkpoint):
+    ckpt = seg_checkpoint(converted_voc_checkpoint, tmp_path, 21)
     data_root, paths = write_voc(str(tmp_path), VOC_SIZES)
     net = seg_net(ckpt)
     expected = [
@@ -322,8 +320,9 @@ def test_voc_protocol_matches_original(tmp_path, tta):
     assert min(fractions.values()) >= MIN_AGREEMENT, fractions
 
 
-def test_ade20k_test_steps_match_original(tmp_path):
-    ckpt = seg_checkpoint(tmp_path, 150)
+def test_ade20k_test_steps_match_original(tmp_path,
+                                          converted_voc_checkpoint):
+    ckpt = seg_checkpoint(converted_voc_checkpoint, tmp_path, 150)
     data_root, paths = write_ade20k(str(tmp_path), [(333, 417), (521, 389)])
     net = seg_net(ckpt)
     expected = [
@@ -337,11 +336,12 @@ def test_ade20k_test_steps_match_original(tmp_path):
     assert min(fractions.values()) >= MIN_AGREEMENT, fractions
 
 
-def test_cityscapes_canvas_matches_original(tmp_path):
+def test_cityscapes_canvas_matches_original(tmp_path,
+                                            converted_voc_checkpoint):
     """The canvas is the resized image rounded up to a multiple of 8: a
     1024x2048 image as it is; 701x1503 enlarged to 955x2048 on a 960x2048
     canvas."""
-    ckpt = seg_checkpoint(tmp_path, 19)
+    ckpt = seg_checkpoint(converted_voc_checkpoint, tmp_path, 19)
     data_root, paths = write_cityscapes(str(tmp_path),
                                         [(1024, 2048), (701, 1503)])
     net = seg_net(ckpt)
@@ -461,7 +461,7 @@ def test_imagenet_original_configs_test(tmp_path):
     run_tool(
         osp.join('model_converters', 'rn38_to_mm.py'),
         osp.join(DATA, 'a_cls_caffe_div16.params'), ckpt, '--arch', 'A')
-    log = run_tool(
+    log = run_tool_here(
         'test.py', osp.join(CONFIGS, 'rn38-a_in1k_original.py'), ckpt,
         '--work-dir', tmp_path / 'work', '--cfg-options',
         f'test_dataloader.dataset.data_root={data_root}',
@@ -470,7 +470,7 @@ def test_imagenet_original_configs_test(tmp_path):
         'test_dataloader.batch_size=2', f'model.backbone.width={WIDTH}',
         'model.head.in_channels=256',
         'test_dataloader.dataset.pipeline.1.scale=97',
-        'test_dataloader.dataset.pipeline.2.crop_size=97').stdout
+        'test_dataloader.dataset.pipeline.2.crop_size=97')
     assert 'pool_padding=0' in log
     assert 'accuracy/top1' in log
 

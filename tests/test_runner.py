@@ -3,12 +3,12 @@ tools: train, validate with IoUMetric, save, test from the checkpoint (safe
 weights_only loading), resume."""
 import os.path as osp
 import re
+import subprocess
 
 import pytest
 import torch
-from rn38_testing import (REPO, assert_tta_changed_predictions,
-                          converted_voc_fixture, last_miou, run_tool,
-                          tiny_voc_config)
+from rn38_testing import (REPO, assert_tta_changed_predictions, last_miou,
+                          run_tool, tiny_voc_config, tool_command, tool_env)
 
 from mmrn38.synthetic import write_voc
 
@@ -52,11 +52,11 @@ def test_tools_test_loads_checkpoint(trained):
     assert last_miou(log) == last_miou(train_log)
 
 
-def test_tools_test_tta(trained):
+def test_tools_test_tta(trained, converted_voc_checkpoint):
     """--tta runs the config's multi-scale + flip views: the predictions
     (of a network that predicts many classes) change."""
     cfg, work_dir, _ = trained
-    ckpt = converted_voc_fixture(work_dir / 'mxnet_fixture.pth')
+    ckpt = converted_voc_checkpoint
     logs = {}
     for name, args in (('plain', []), ('tta', ['--tta'])):
         logs[name] = run_tool('test.py', cfg, ckpt, *args, '--work-dir',
@@ -91,8 +91,10 @@ def test_init_model_loads_checkpoint(trained):
     assert result.pred_sem_seg.data.shape == (1, 40, 52)
 
 
-@pytest.mark.parametrize('case', ['missing_config', 'bad_option',
-                                  'missing_checkpoint', 'missing_data'])
+@pytest.mark.parametrize('case', [
+    'missing_config', 'bad_option', 'unregistered_type', 'missing_checkpoint',
+    'truncated_checkpoint', 'missing_data'
+])
 def test_tools_end_with_one_error_line(case, trained, tmp_path):
     cfg, work_dir, _ = trained
     if case == 'missing_config':
@@ -102,19 +104,44 @@ def test_tools_end_with_one_error_line(case, trained, tmp_path):
         args = ['train.py', cfg, '--cfg-options',
                 'train_dataloader.dataset.datasets.5.data_root=x']
         message = 'train.py: error: --cfg-options do not apply'
+    elif case == 'unregistered_type':
+        args = ['train.py', cfg, '--work-dir', tmp_path / 'w',
+                '--cfg-options', 'model.backbone.type=ResNet39']
+        message = ("train.py: error: model.backbone.type='ResNet39' is not "
+                   'in the mmseg::model registry (a typo, or a module '
+                   'missing from custom_imports)')
     elif case == 'missing_checkpoint':
         args = ['test.py', cfg, tmp_path / 'nope.pth']
         message = 'test.py: error: checkpoint not found'
+    elif case == 'truncated_checkpoint':
+        saved = (work_dir / 'iter_4.pth').read_bytes()
+        truncated = tmp_path / 'TRUNCATED.pth'
+        truncated.write_bytes(saved[:len(saved) // 2])
+        args = ['test.py', cfg, truncated]
+        message = (f'test.py: error: cannot load checkpoint {truncated}: '
+                   'RuntimeError: PytorchStreamReader failed reading zip '
+                   'archive')
     else:
         args = ['train.py', cfg, '--work-dir', tmp_path / 'w',
                 '--cfg-options', f'train_dataloader.dataset.datasets.0'
                 f'.data_root={tmp_path}/nowhere']
         message = 'train.py: error: '
-    proc = run_tool(*args, check=False)
+    proc = subprocess.run(tool_command(*args), cwd=REPO, env=tool_env(),
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1
-    assert 'Traceback' not in proc.stdout
-    last = proc.stdout.strip().splitlines()[-1]
-    assert last.startswith(message), proc.stdout[-2000:]
+    assert 'Traceback' not in proc.stdout + proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(message), proc.stderr[-2000:]
+
+
+def test_unknown_types_as_config_error_keeps_other_key_errors():
+    from mmengine.config import Config
+
+    from mmrn38.apis import unknown_types_as_config_error
+    cfg = Config(dict(model=dict(type='ResNet38')))
+    with pytest.raises(KeyError, match='no_such_key'):
+        with unknown_types_as_config_error(cfg):
+            {}['no_such_key']
 
 
 def test_only_training_needs_the_pretrained_weights(tmp_path, monkeypatch):
@@ -127,7 +154,7 @@ def test_only_training_needs_the_pretrained_weights(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no checkpoints/ folder here
     data_root = write_voc(str(tmp_path), dict(train=1, val=1))
     ckpt = tmp_path / 'model.pth'
-    ckpt.write_bytes(b'')
+    torch.save({'state_dict': {}, 'meta': {}}, ckpt)  # read by prepare_test
 
     def voc_config():
         cfg = Config.fromfile(osp.join(REPO, 'configs', 'rn38_voc.py'))

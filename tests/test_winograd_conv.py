@@ -2,7 +2,8 @@
 the convolution it replaces, to float32 rounding for F(4x4) and F(2x2) and
 to bfloat16 rounding for F(2x2) in bfloat16, on odd sizes, every dilation
 ResNet-38 uses, with and without bias; which convolutions it accepts and
-where it is used. Exactness only: the speed is in the README."""
+where it is used. Exactness only: the speed is in docs/en/user_guides/
+speed_and_memory.md."""
 import pytest
 import torch
 import torch.nn as nn

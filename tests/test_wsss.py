@@ -18,7 +18,7 @@ from PIL import Image
 import mmrn38  # noqa: F401
 from mmrn38.benchmark.plain_port import PlainResNet38
 from mmrn38.synthetic import render_scene
-from rn38_testing import REPO, run_tool, write_config
+from rn38_testing import REPO, run_tool_here, write_config
 
 WSSS_CONFIG = osp.join(REPO, 'configs', 'wsss', 'rn38_voc_cls.py')
 WIDTH = 1 / 16
@@ -469,15 +469,16 @@ def test_config_trains_with_tools_train(voc_root, tmp_path):
         param_scheduler = dict(end=1)
         ''')
     work_dir = tmp_path / 'work'
-    proc = run_tool('train.py', config, '--work-dir', work_dir)
-    assert 'Epoch(train) [1][2/2]' in proc.stdout
-    assert 'multi-label/f1-score' in proc.stdout
+    log = run_tool_here('train.py', config, '--work-dir', work_dir)
+    assert 'Epoch(train) [1][2/2]' in log
+    assert 'multi-label/f1-score' in log
     checkpoint = work_dir / 'epoch_1.pth'
     assert checkpoint.is_file()
-    proc = run_tool('wsss/make_cams.py', config, checkpoint, '--data-root',
-                    data_root, '--split', 'val', '--out-cam',
-                    tmp_path / 'cams', '--scales', '1.0', '--device', 'cpu')
-    assert '2 images of val' in proc.stdout
+    log = run_tool_here('wsss/make_cams.py', config, checkpoint,
+                        '--data-root', data_root, '--split', 'val',
+                        '--out-cam', tmp_path / 'cams', '--scales', '1.0',
+                        '--device', 'cpu')
+    assert '2 images of val' in log
     assert len(os.listdir(tmp_path / 'cams')) == 2
 
 

@@ -5,8 +5,9 @@ import sys
 
 from mmengine.config import DictAction
 
-from mmrn38.apis import (ConfigError, build_runner, close_distributed,
-                         load_config, prepare_test)
+from mmrn38.apis import (CheckpointError, ConfigError, build_runner,
+                         close_distributed, load_config, prepare_test,
+                         unknown_types_as_config_error)
 from mmrn38.models.inference_optimization import use_fast_path
 
 
@@ -54,9 +55,11 @@ def main():
                            wait_time=args.wait_time, out=args.out)
         if args.fast or args.bf16:
             cfg = use_fast_path(cfg, bf16=args.bf16)
-        build_runner(cfg).test()
-    except (ConfigError, FileNotFoundError) as error:
-        # a config that cannot be used, a missing checkpoint or data set
+        with unknown_types_as_config_error(cfg):
+            build_runner(cfg).test()
+    except (ConfigError, CheckpointError, FileNotFoundError) as error:
+        # a config that cannot be used, a missing or unreadable checkpoint,
+        # a missing data set
         sys.exit(f'test.py: error: {error}')
     finally:
         close_distributed()

@@ -6,7 +6,8 @@ import sys
 from mmengine.config import DictAction
 
 from mmrn38.apis import (ConfigError, build_runner, close_distributed,
-                         load_config, prepare_train)
+                         load_config, prepare_train,
+                         unknown_types_as_config_error)
 
 
 def parse_args():
@@ -38,7 +39,8 @@ def main():
         cfg = load_config(args.config, args.cfg_options, args.work_dir,
                           args.launcher)
         cfg = prepare_train(cfg, resume=args.resume, amp=args.amp)
-        build_runner(cfg).train()
+        with unknown_types_as_config_error(cfg):
+            build_runner(cfg).train()
     except (ConfigError, FileNotFoundError) as error:
         # a config that cannot be used, a missing data set or weights file
         sys.exit(f'train.py: error: {error}')

@@ -76,7 +76,8 @@ test_dataloader = val_dataloader
 # From scratch on 320 images, AdamW (lr 2e-3, weight decay 1e-4, the same
 # poly decay, one lr for all) instead of PSA's fine-tuning SGD: measured on
 # this dataset, SGD with momentum 0.9 from lr 0.1 (head 1x; 10x diverged)
-# reached 46.6 % pseudo-label mIoU after 15 epochs, AdamW 64.9 % (README).
+# reached 46.6 % pseudo-label mIoU after 15 epochs, AdamW 64.9 %
+# (docs/en/user_guides/wsss.md).
 # 10 epochs of 20 iterations of batch 16.
 max_epochs = 10
 optim_wrapper = dict(

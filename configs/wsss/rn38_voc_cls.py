@@ -57,8 +57,8 @@ model = dict(
         norm_cfg=norm_cfg,
         norm_eval=True,
         frozen_stages=1,
-        # the converted ImageNet A1 weights (see "Original weights" in the
-        # README), from which PSA starts too
+        # the converted ImageNet A1 weights (docs/en/user_guides/
+        # original_weights.md), from which PSA starts too
         init_cfg=dict(
             type='Pretrained',
             checkpoint='checkpoints/ilsvrc-cls_rna-a1_cls1000.pth',

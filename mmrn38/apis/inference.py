@@ -7,11 +7,11 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
-import torch
 from mmengine.config import Config
 from mmengine.structures import PixelData
 
 from mmrn38.utils.atomic_file import atomic_output
+from .runner import CheckpointError, load_checkpoint_lazily
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
                     '.webp', '.ppm', '.pgm')
@@ -65,23 +65,19 @@ def read_image(path: str) -> np.ndarray:
 
 def inspect_checkpoint(checkpoint: str) -> Tuple[int, Optional[dict]]:
     """What a segmentation checkpoint predicts, read without loading its
-    tensors (memory-mapped): the number of classes (output channels of
-    ``decode_head.conv_seg.weight``) and the ``dataset_meta`` (classes,
-    palette) mmengine saved with it, or None.
+    tensors (:func:`~mmrn38.apis.runner.load_checkpoint_lazily`): the
+    number of classes (output channels of ``decode_head.conv_seg.weight``)
+    and the ``dataset_meta`` (classes, palette) mmengine saved with it, or
+    None.
 
     Raises:
         InferenceError: the file is missing, not a checkpoint, or has no
             ``decode_head.conv_seg.weight``.
     """
-    if not osp.isfile(checkpoint):
-        raise InferenceError(f'checkpoint not found: {checkpoint}')
     try:
-        loaded = torch.load(
-            checkpoint, map_location='cpu', weights_only=True, mmap=True)
-    except Exception as error:  # torch raises many kinds here
-        lines = str(error).strip().splitlines() or ['']
-        raise InferenceError(f'cannot load checkpoint {checkpoint}: '
-                             f'{type(error).__name__} {lines[0]}') from None
+        loaded = load_checkpoint_lazily(checkpoint)
+    except (FileNotFoundError, CheckpointError) as error:
+        raise InferenceError(str(error)) from None
     if not isinstance(loaded, dict):
         loaded = {}
     weight = loaded.get('state_dict', loaded).get(

@@ -4,7 +4,10 @@ tools do (same flags), picking the library from the config's
 ``default_scope``, and run it with mmengine's Runner."""
 import os
 import os.path as osp
-from typing import Optional
+import re
+import zipfile
+from contextlib import contextmanager
+from typing import Iterator, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -18,8 +21,77 @@ from mmrn38.utils.device_features import bf16_support
 SCOPES = ('mmseg', 'mmpretrain')
 
 
+# mmengine's registries say so when a config's ``type`` is unknown
+UNREGISTERED = re.compile(r'([^\s\'"]+) is not in the (\S+) registry')
+
+
 class ConfigError(ValueError):
     """A config that cannot be read or run as asked."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that torch cannot read."""
+
+
+def config_dicts(node, where: str) -> Iterator[Tuple[dict, str]]:
+    """Every dict of a config (sub)tree, with its dotted path from
+    ``where``."""
+    if isinstance(node, dict):
+        yield node, where
+        for key, value in node.items():
+            yield from config_dicts(value, f'{where}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from config_dicts(value, f'{where}.{i}')
+
+
+def load_checkpoint_lazily(path: str):
+    """What a checkpoint file holds, read with torch's safe loader as the
+    Runner reads it, its tensors memory-mapped (not read) where the file is
+    in torch's zip format: a cheap check before a run.
+
+    Raises:
+        FileNotFoundError: there is no file at ``path``.
+        CheckpointError: torch cannot read it (truncated, not a checkpoint,
+            a type the safe loader does not admit); the message names
+            torch's error.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    try:
+        return torch.load(
+            path,
+            map_location='cpu',
+            weights_only=True,
+            mmap=zipfile.is_zipfile(path))
+    except Exception as error:  # torch raises many kinds here
+        # the first sentence: torch adds paragraphs of advice
+        first = str(error).strip().split('\n')[0].split('. ')[0]
+        raise CheckpointError(f'cannot load checkpoint {path}: '
+                              f'{type(error).__name__}: {first}') from None
+
+
+@contextmanager
+def unknown_types_as_config_error(cfg: Config):
+    """Turn the ``KeyError`` of a registry that does not know a config's
+    ``type`` into a :class:`ConfigError` naming the config keys that set it
+    (the Runner builds parts of the config on the fly, so this covers the
+    whole run)."""
+    try:
+        yield
+    except KeyError as error:
+        found = UNREGISTERED.search(str(error))
+        if found is None:
+            raise
+        name, registry = found.groups()
+        keys = [
+            f'{where}.type' for key in cfg.keys()
+            for node, where in config_dicts(cfg[key], key)
+            if node.get('type') == name
+        ]
+        raise ConfigError(f"{', '.join(keys) or 'type'}={name!r} is not in "
+                          f'the {registry} registry (a typo, or a module '
+                          f'missing from custom_imports)') from None
 
 
 def config_scope(cfg: Config) -> str:
@@ -105,9 +177,10 @@ def check_local_inputs(cfg: Config, sections) -> None:
         FileNotFoundError: the missing path and where the config names it.
     """
     problems = []
-
-    def walk(node, where):
-        if isinstance(node, dict):
+    for section in sections:
+        if cfg.get(section) is None:
+            continue
+        for node, where in config_dicts(cfg[section], section):
             root = node.get('data_root')
             if isinstance(root, str):
                 ann = node.get('ann_file') or ''
@@ -124,15 +197,6 @@ def check_local_inputs(cfg: Config, sections) -> None:
                 problems.append(f'weights not found: {checkpoint} '
                                 f'({where}.checkpoint, relative to '
                                 f'{os.getcwd()})')
-            for key, value in node.items():
-                walk(value, f'{where}.{key}')
-        elif isinstance(node, (list, tuple)):
-            for i, value in enumerate(node):
-                walk(value, f'{where}.{i}')
-
-    for section in sections:
-        if cfg.get(section) is not None:
-            walk(cfg[section], section)
     if problems:
         raise FileNotFoundError('; '.join(dict.fromkeys(problems)))
 
@@ -144,9 +208,14 @@ def prepare_test(cfg: Config,
                  show: bool = False,
                  wait_time: float = 2,
                  out: Optional[str] = None) -> Config:
-    """Apply ``tools/test.py``'s flags as the config's library does."""
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+    """Apply ``tools/test.py``'s flags as the config's library does.
+
+    Raises:
+        FileNotFoundError: the checkpoint or a data set is missing.
+        CheckpointError: torch cannot read the checkpoint.
+        ConfigError: a flag the config cannot serve.
+    """
+    load_checkpoint_lazily(checkpoint)
     check_local_inputs(cfg, ('test_dataloader', ))
     cfg.load_from = checkpoint
     scope = config_scope(cfg)

@@ -1,7 +1,8 @@
 """The inference fast path: :func:`optimize_for_inference`.
 
 What it does to a model holding ResNet-38 backbones, each step measured
-faster on CPU and exact to float32 rounding (README, "Speed and memory"):
+faster on CPU and exact to float32 rounding
+(docs/en/user_guides/speed_and_memory.md):
 
 1. eval mode;
 2. every BN that directly follows a conv inside a pre-activation unit is

@@ -11,7 +11,8 @@ Convolutional Neural Networks", CVPR 2016). F(4x4, 3x3) saves 4x the
 multiplications, F(2x2, 3x3) 2.25x. oneDNN, which runs PyTorch's CPU
 convolutions, no longer has Winograd kernels; at ResNet-38's channel counts
 (256 to 2048) the matrix products dominate and this module is 1.5 to 2.8x
-faster than oneDNN's direct convolution (README, "Speed and memory").
+faster than oneDNN's direct convolution
+(docs/en/user_guides/speed_and_memory.md).
 
 Dilated convolutions (dilation ``d``) are the same algorithm on the ``d^2``
 interleaved sub-grids of the feature map (rows ``r, r + d, r + 2d, ...``):

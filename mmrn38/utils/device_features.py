@@ -3,8 +3,9 @@ whether bfloat16 pays, read from ``/proc/cpuinfo``.
 
 oneDNN runs bfloat16 convolutions on native kernels only with AVX512-BF16
 or AMX-BF16; on a CPU with AVX2 alone it falls back to reference kernels,
-measured 32x *slower* than float32 for ResNet-38 (README, "Speed and
-memory"). So bfloat16 is used only where :func:`bf16_support` says so.
+measured 32x *slower* than float32 for ResNet-38
+(docs/en/user_guides/speed_and_memory.md). So bfloat16 is used only where
+:func:`bf16_support` says so.
 
 On GPUs from Ampere on, PyTorch lets cuDNN round float32 convolutions'
 products to TF32 (10 mantissa bits) by default; :func:`full_float32` turns

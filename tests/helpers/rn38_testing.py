@@ -44,6 +44,58 @@ def run_tool(script, *args, env=None, timeout=600, check=True, cwd=REPO):
     return proc
 
 
+def manager_classes():
+    """mmengine's classes of named global instances (``ManagerMixin``:
+    loggers, message hubs, visualizers, default scopes)."""
+    from mmengine.utils import ManagerMixin
+    classes, stack = [], [ManagerMixin]
+    while stack:
+        cls = stack.pop()
+        classes.append(cls)
+        stack.extend(cls.__subclasses__())
+    return classes
+
+
+def run_tool_here(script, *args):
+    """Run ``tools/<script>`` in this process, as its command line runs it
+    (``sys.argv``, ``__main__``), from the repo root: for tests whose point
+    is a config rather than the process, without the seconds a new process
+    spends importing the stack. The config the Runner logs and dumps is
+    left as mmengine writes it before yapf formats it (the formatting is
+    cosmetic and takes seconds a run). Returns what it printed (its log);
+    raises AssertionError if it exits with an error.
+
+    The environment and mmengine's global instances are restored
+    afterwards: a Runner makes its logger, message hub, visualizer and
+    default scope the current ones, named after the second it started, so
+    a later run in the same second would get them back (logging into this
+    run's output) and later tests would see this run's scope."""
+    import contextlib
+    import io
+    import runpy
+    from unittest import mock
+
+    path = osp.join(REPO, 'tools', script)
+    out = io.StringIO()
+    saved = {cls: dict(cls._instance_dict) for cls in manager_classes()}
+    try:
+        with mock.patch.object(sys, 'argv', [path, *map(str, args)]), \
+                mock.patch('mmengine.config.config.FormatCode',
+                           lambda text, **kwargs: (text, False)), \
+                mock.patch.dict(os.environ), contextlib.chdir(REPO), \
+                contextlib.redirect_stdout(out):
+            runpy.run_path(path, run_name='__main__')
+    except SystemExit as error:
+        if error.code not in (None, 0):
+            raise AssertionError(f'{script} {args} exited: {error.code}\n'
+                                 f'{out.getvalue()[-6000:]}')
+    finally:
+        for cls in manager_classes():
+            cls._instance_dict.clear()
+            cls._instance_dict.update(saved.get(cls, {}))
+    return out.getvalue()
+
+
 def user_overrides(cfg, data_root, edit=None):
     """The --cfg-options a user passes (as a dict): every dataset of the
     three loaders at ``data_root``, no worker processes. ``edit(node, path,

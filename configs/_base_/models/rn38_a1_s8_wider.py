@@ -14,8 +14,8 @@ data_preprocessor = dict(
     pad_val=0,
     seg_pad_val=255)
 # ImageNet-pretrained Model A1 converted from the original release with
-# tools/model_converters/rn38_to_mm.py (see README), relative to the folder
-# the tools run in
+# tools/model_converters/rn38_to_mm.py (docs/en/user_guides/
+# original_weights.md), relative to the folder the tools run in
 pretrained_ckpt = 'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'
 model = dict(
     type='EncoderDecoder',
