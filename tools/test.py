@@ -8,7 +8,6 @@ from mmengine.config import DictAction
 from mmrn38.apis import (CheckpointError, ConfigError, build_runner,
                          close_distributed, load_config, prepare_test,
                          unknown_types_as_config_error)
-from mmrn38.models.inference_optimization import use_fast_path
 
 
 def parse_args():
@@ -43,6 +42,15 @@ def parse_args():
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+def use_fast_path(cfg, bf16=False):
+    """Add :class:`~mmrn38.engine.hooks.InferenceFastPathHook` to the
+    test config's ``custom_hooks`` (``--fast`` / ``--bf16``)."""
+    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+        dict(type='InferenceFastPathHook', bf16=bf16)
+    ]
+    return cfg
 
 
 def main():

@@ -41,7 +41,6 @@ from typing import List, Optional, Union
 
 import torch
 import torch.nn as nn
-from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from torch import Tensor
@@ -251,12 +250,3 @@ def optimize_for_inference(model: nn.Module,
         _autocast_hooks(target, device.type)
     inner.inference_bf16 = use_bf16
     return model
-
-
-def use_fast_path(cfg: Config, bf16: bool = False) -> Config:
-    """Add :class:`~mmrn38.engine.hooks.InferenceFastPathHook` to a test
-    config's ``custom_hooks`` (``tools/test.py --fast``)."""
-    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
-        dict(type='InferenceFastPathHook', bf16=bf16)
-    ]
-    return cfg
