@@ -5,9 +5,12 @@ config) registers the ``ResNet38`` backbone in mmseg's and mmpretrain's model
 registries, the ``WiderHead`` decode head in mmseg's and the original
 release's test procedure (``OriginalEncoderDecoder``, ``OriginalTTAModel``,
 the ``PILResizeEdge`` / ``CeilCenterCrop`` transforms), the
-``InferenceFastPathHook`` in mmengine's hooks, and lets
-checkpoints saved by mmengine load with torch's safe ``weights_only`` loader.
-:func:`optimize_for_inference` readies a loaded model for fast inference.
+``InferenceFastPathHook``, ``CPUAmpOptimWrapper`` and
+``CPUDistributedDataParallel`` in mmengine's registries (all of them through
+:mod:`mmrn38.registry`), and lets checkpoints saved by mmengine load with
+torch's safe ``weights_only`` loader. :func:`optimize_for_inference` readies
+a loaded model for fast inference. The mmpretrain-only parts (``CAMHead``,
+``VOCSegClsDataset``) are registered by ``import mmrn38.wsss``.
 """
 from .utils.safe_globals import register_checkpoint_safe_globals
 from .version import __version__
@@ -21,11 +24,14 @@ from .models.segmentors import (OriginalEncoderDecoder,  # noqa: E402
                                 OriginalTTAModel)
 from .models.inference_optimization import \
     optimize_for_inference  # noqa: E402
-# --amp on CPUs (bfloat16 autocast) and tools/test.py --fast's hook
-from .engine import CPUAmpOptimWrapper, InferenceFastPathHook  # noqa: E402
+# --amp on CPUs (bfloat16 autocast), --launcher pytorch on CPUs and
+# tools/test.py --fast's hook
+from .engine import (CPUAmpOptimWrapper, CPUDistributedDataParallel,  # noqa
+                     InferenceFastPathHook)
 
 __all__ = [
     '__version__', 'ResNet38', 'WiderHead', 'OriginalEncoderDecoder',
     'OriginalTTAModel', 'PILResizeEdge', 'CeilCenterCrop',
-    'optimize_for_inference', 'CPUAmpOptimWrapper', 'InferenceFastPathHook'
+    'optimize_for_inference', 'CPUAmpOptimWrapper',
+    'CPUDistributedDataParallel', 'InferenceFastPathHook'
 ]

@@ -11,10 +11,7 @@ from typing import Iterator, Optional, Tuple
 
 import torch
 import torch.distributed as dist
-import torch.nn as nn
 from mmengine.config import Config, ConfigDict
-from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
-from mmengine.registry import MODEL_WRAPPERS
 
 from mmrn38.utils.device_features import bf16_support
 
@@ -256,24 +253,6 @@ def prepare_test(cfg: Config,
                 [*cfg.test_evaluator, dict(type='DumpResults',
                                            out_file_path=out)]
     return cfg
-
-
-@MODEL_WRAPPERS.register_module()
-class CPUDistributedDataParallel(MMDistributedDataParallel):
-    """mmengine's ``MMDistributedDataParallel`` for processes without a GPU:
-    SyncBN layers become BN (``revert_sync_batchnorm``; SyncBN needs an
-    accelerator) and no device ids are passed (CPU modules reject them).
-
-    Args:
-        module (nn.Module): The model.
-        device_ids: Not used: mmengine's Runner passes the local rank, which
-            a module on the CPU rejects.
-        **kwargs: ``DistributedDataParallel`` arguments.
-    """
-
-    def __init__(self, module: nn.Module, device_ids=None, **kwargs):
-        super().__init__(
-            module=revert_sync_batchnorm(module), device_ids=None, **kwargs)
 
 
 def setup_cpu_distributed(cfg: Config) -> Config:

@@ -5,11 +5,12 @@ from contextlib import contextmanager
 import torch
 import torch.nn as nn
 from mmengine.optim import OptimWrapper
-from mmengine.registry import OPTIM_WRAPPERS
 from mmengine.runner.amp import autocast
 
+from mmrn38.registry import OPTIM_WRAPPERS, register
 
-@OPTIM_WRAPPERS.register_module()
+
+@register(OPTIM_WRAPPERS)
 class CPUAmpOptimWrapper(OptimWrapper):
     """:class:`~mmengine.optim.OptimWrapper` whose forward and loss run
     under bfloat16 autocast on the CPU; the backward follows autocast's

@@ -33,10 +33,11 @@ from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 from PIL import Image
 
+from mmrn38.datasets.voc_seg_cls import VOCSegClsDataset
 from mmrn38.utils.atomic_file import atomic_output
 from mmrn38.utils.device_features import full_float32
 from mmrn38.utils.palette import voc_palette
-from .data import VOCSegClsDataset, WSSSDataError
+from .data import WSSSDataError
 
 DEFAULT_SCALES = (1.0, 0.5, 1.5, 2.0)  # PSA's infer_cls.py
 NORM_EPS = 1e-5

@@ -1,6 +1,9 @@
-"""VOC 2012 in mmseg's layout as weakly-supervised data: image-level labels
-derived from the segmentation masks, as PSA's ``make_cls_labels.py`` derives
-them from the annotations (foreground classes 1 .. K present -> 0 .. K-1).
+"""VOC 2012 in mmseg's layout as weakly-supervised data: the split lists,
+the label masks and the image-level labels derived from them, as PSA's
+``make_cls_labels.py`` derives them from the annotations (foreground classes
+1 .. K present -> 0 .. K-1).
+:class:`~mmrn38.datasets.voc_seg_cls.VOCSegClsDataset` reads its items with
+them.
 
 Layout read (``DATA_ROOT`` = ``.../VOC2012``)::
 
@@ -10,13 +13,10 @@ Layout read (``DATA_ROOT`` = ``.../VOC2012``)::
     ImageSets/Segmentation/<split>.txt
 """
 import os.path as osp
-from typing import List, NamedTuple, Optional, Sequence
+from typing import List, NamedTuple, Sequence
 
 import numpy as np
 from mmengine import list_from_file
-from mmpretrain.datasets import MultiLabelDataset
-from mmpretrain.datasets.categories import VOC2007_CATEGORIES
-from mmpretrain.registry import DATASETS
 from PIL import Image
 
 MASK_FOLDERS = ('SegmentationClassAug', 'SegmentationClass')
@@ -127,45 +127,3 @@ def image_labels(mask: np.ndarray, num_classes: int,
     labels = np.zeros(num_classes, np.float32)
     labels[values[values > 0].astype(np.int64) - 1] = 1
     return labels
-
-
-@DATASETS.register_module()
-class VOCSegClsDataset(MultiLabelDataset):
-    """VOC 2012 (mmseg's layout) as a multi-label classification dataset
-    whose labels come from the segmentation masks.
-
-    Args:
-        data_root (str): The ``VOC2012`` folder.
-        split (str): ``ImageSets/Segmentation/<split>.txt`` (``'aug'``:
-            mmseg's ``train_aug`` list of 10,582 images with
-            ``SegmentationClassAug``).
-        metainfo (dict, optional): ``classes``, the K foreground classes
-            (default: the 20 of VOC, in label order 1 .. 20).
-        **kwargs: The other arguments of mmpretrain's ``BaseDataset``
-            (``pipeline``, ``test_mode`` ...).
-
-    Each item has ``img_path`` and ``gt_label`` (indices ``c - 1`` of the
-    foreground labels ``c`` in the mask).
-    """
-    METAINFO = {'classes': VOC2007_CATEGORIES}
-
-    def __init__(self,
-                 data_root: str,
-                 split: str = 'aug',
-                 metainfo: Optional[dict] = None,
-                 **kwargs):
-        self.split = split
-        super().__init__(
-            ann_file='', metainfo=metainfo, data_root=data_root, **kwargs)
-
-    def load_data_list(self) -> List[dict]:
-        num_classes = len(self.CLASSES)
-        data_list = []
-        for sample in voc_split(self.data_root, self.split):
-            labels = image_labels(
-                read_mask(sample.mask_path), num_classes, sample.mask_path)
-            data_list.append(
-                dict(
-                    img_path=sample.img_path,
-                    gt_label=np.flatnonzero(labels).tolist()))
-        return data_list

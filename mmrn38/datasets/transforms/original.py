@@ -5,28 +5,15 @@ from typing import Tuple
 
 import numpy as np
 from mmcv.transforms import BaseTransform
-from mmseg.registry import TRANSFORMS as MMSEG_TRANSFORMS
 from PIL import Image
 
-try:
-    from mmpretrain.registry import TRANSFORMS as MMPRETRAIN_TRANSFORMS
-except ImportError:  # mmseg-only environment
-    MMPRETRAIN_TRANSFORMS = None
+from mmrn38.registry import MMPRETRAIN_TRANSFORMS, MMSEG_TRANSFORMS, register
 
 FILTERS = {
     'bicubic': Image.Resampling.BICUBIC,
     'bilinear': Image.Resampling.BILINEAR,
     'lanczos': Image.Resampling.LANCZOS,
 }
-
-
-def _register(cls):
-    """Register a transform in mmseg's and (if installed) mmpretrain's
-    TRANSFORMS."""
-    MMSEG_TRANSFORMS.register_module(module=cls)
-    if MMPRETRAIN_TRANSFORMS is not None:
-        MMPRETRAIN_TRANSFORMS.register_module(module=cls)
-    return cls
 
 
 def adaptive_filter(src_hw: Tuple[int, int],
@@ -57,7 +44,7 @@ def resize_float_map(data: np.ndarray, size_hw: Tuple[int, int],
     ])
 
 
-@_register
+@register(MMSEG_TRANSFORMS, MMPRETRAIN_TRANSFORMS)
 class PILResizeEdge(BaseTransform):
     """Resize so that one image edge is ``scale``, as ademxapp's ``Scale``.
 
@@ -128,7 +115,7 @@ class PILResizeEdge(BaseTransform):
                 f'edge={self.edge!r}, interpolation={self.interpolation!r})')
 
 
-@_register
+@register(MMSEG_TRANSFORMS, MMPRETRAIN_TRANSFORMS)
 class CeilCenterCrop(BaseTransform):
     """Centre crop of ``crop_size`` x ``crop_size`` at ademxapp's offsets
     ``ceil((H - crop_size) / 2)``, ``ceil((W - crop_size) / 2)`` (mmcv's

@@ -1,12 +1,12 @@
 """The Runner's way onto the inference fast path (``tools/test.py
 --fast``)."""
 from mmengine.hooks import Hook
-from mmengine.registry import HOOKS
 
 from mmrn38.models.inference_optimization import optimize_for_inference
+from mmrn38.registry import HOOKS, register
 
 
-@HOOKS.register_module()
+@register(HOOKS)
 class InferenceFastPathHook(Hook):
     """Apply :func:`~mmrn38.optimize_for_inference` to the Runner's model
     before testing, after the checkpoint is loaded.

@@ -14,7 +14,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..registry import register_backbone
+from mmrn38.registry import MMPRETRAIN_MODELS, MMSEG_MODELS, register
 from .residual_units import PreActBasicUnit, PreActBottleneckUnit
 
 NUM_LEVELS = 6  # levels 2..7; level 1 is the stem conv ``conv1a``
@@ -60,7 +60,7 @@ def scaled_channels(channels: int, width: float) -> int:
     return max(1, int(round(channels * width)))
 
 
-@register_backbone
+@register(MMSEG_MODELS, MMPRETRAIN_MODELS)
 class ResNet38(BaseModule):
     """ResNet-38 backbone (Model A or A1 of the paper).
 

@@ -7,7 +7,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.utils import SampleList
 from torch import Tensor
 
-from ..registry import register_seg_module
+from mmrn38.registry import MMSEG_MODELS, register
 
 
 class ConvAct(nn.Module):
@@ -27,7 +27,7 @@ class ConvAct(nn.Module):
         return self.activate(self.conv(x))
 
 
-@register_seg_module
+@register(MMSEG_MODELS)
 class WiderHead(BaseDecodeHead):
     """Dilated-conv classifier of the paper's segmentation networks.
 

@@ -5,11 +5,12 @@ from typing import Optional, Sequence
 import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.models.heads import MultiLabelClsHead
-from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from mmrn38.registry import MMPRETRAIN_MODELS, register
 
-@MODELS.register_module()
+
+@register(MMPRETRAIN_MODELS)
 class CAMHead(MultiLabelClsHead):
     """Dropout2d -> global average pooling -> bias-free 1x1 conv, whose
     weights also give class activation maps (CAMs).

@@ -10,10 +10,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..registry import register_seg_module
+from mmrn38.registry import MMSEG_MODELS, register
 
 
-@register_seg_module
+@register(MMSEG_MODELS)
 class BootstrappedCrossEntropyLoss(nn.Module):
     """Softmax cross-entropy averaged over the hard pixels of the batch.
 

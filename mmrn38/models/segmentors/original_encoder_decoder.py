@@ -6,15 +6,15 @@ import torch
 from mmengine.model import BaseTTAModel
 from mmengine.structures import PixelData
 from mmseg.models.segmentors import EncoderDecoder
-from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from PIL import Image
 from torch import Tensor
 
+from mmrn38.registry import MMSEG_MODELS, register
 from ...datasets.transforms import adaptive_filter, resize_float_map
 
 
-@MODELS.register_module()
+@register(MMSEG_MODELS)
 class OriginalEncoderDecoder(EncoderDecoder):
     """``EncoderDecoder`` whose prediction is ademxapp's.
 
@@ -214,7 +214,7 @@ class OriginalEncoderDecoder(EncoderDecoder):
         return self.postprocess_probs(self.predict_probs(inputs, data_samples))
 
 
-@MODELS.register_module()
+@register(MMSEG_MODELS)
 class OriginalTTAModel(BaseTTAModel):
     """The original's ``--test-flipping``: the views (unflipped and flipped,
     from ``TestTimeAug``) of an :class:`OriginalEncoderDecoder` are averaged
