@@ -6,6 +6,7 @@ included), memory-lean = plain, and the tool's files."""
 import itertools
 import json
 import math
+import os.path as osp
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ import torch.nn as nn
 from rn38_testing import REPO, run_tool
 
 from mmrn38 import ResNet38
+from mmrn38.synthetic import write_voc
 from mmrn38.analysis import (UNIT_KINDS, effective_depth,
                              gradient_by_path_length, residual_units)
 
@@ -67,10 +69,9 @@ def test_linear_units_closed_form(linear_units):
 def resnet18():
     from mmpretrain.models import ResNet
     torch.manual_seed(0)
-    # zero_init_residual would leave every branch without gradient; 1/8
-    # of the channels keeps the 2 x 256 backward passes quick
-    model = ResNet(depth=18, stem_channels=8, base_channels=8,
-                   zero_init_residual=False)
+    # as built, but zero_init_residual would leave every branch without
+    # gradient
+    model = ResNet(depth=18, zero_init_residual=False)
     model.init_weights()
     model.eval()
     return model
@@ -122,7 +123,7 @@ def test_resnet18_exact_deterministic_and_ends_direct():
     assert first == second
     assert first['subsets'] == first['paths']
     assert all(s == 0 for s in first['std'][:1] + first['std'][-1:])
-    g = torch.randn((2, 64, 1, 1),
+    g = torch.randn((2, 512, 1, 1),
                     generator=torch.Generator().manual_seed(0))
     assert first['mean'][0] == pytest.approx(
         direct_gradient(model, x, g, through_branch=False), rel=1e-5)
@@ -188,6 +189,22 @@ def test_tool_writes_json_and_figure(tmp_path):
     assert report['tiny_resnet']['mean'][8] > 0
     assert (out / 'path_lengths.png').stat().st_size > 1000
     assert 'effective depth' in proc.stdout
+    # images from a folder, normalised by the config: a different input
+    images = write_voc(str(tmp_path / 'voc'), dict(train=2), size=(30, 40))
+    from_images = tmp_path / 'from_images'
+    run_tool('analysis_tools/path_lengths.py', cfg, '--images',
+             osp.join(images, 'JPEGImages'), '--input-size', 24, 24,
+             '--batch', 2, '--samples', 2, '--out', from_images)
+    on_images = json.loads((from_images / 'path_lengths.json').read_text())
+    assert on_images['tiny']['units'] == 17
+    assert on_images['tiny']['mean'] != report['tiny']['mean']
+    too_few = run_tool('analysis_tools/path_lengths.py', cfg, '--images',
+                       osp.join(images, 'JPEGImages'), '--batch', 3,
+                       '--out', tmp_path / 'none', check=False)
+    assert too_few.stdout.strip().splitlines()[-1] == (
+        f'path_lengths: error: {osp.join(images, "JPEGImages")} holds 2 '
+        f'images, --batch needs 3')
+    assert not (tmp_path / 'none').exists()
     bad = run_tool('analysis_tools/path_lengths.py', tmp_path / 'none.py',
                    check=False)
     assert bad.returncode != 0
