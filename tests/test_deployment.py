@@ -13,7 +13,7 @@ import onnxruntime
 import pytest
 import torch
 from PIL import Image
-from rn38_testing import REPO, run_tool, tool_env
+from rn38_testing import REPO, load_tool, run_tool, tool_env
 
 from mmrn38.deployment import (ExportError, export_onnx, mmseg_logits,
                                random_image, verify_onnx)
@@ -173,12 +173,29 @@ def error_line(proc):
     return lines[0]
 
 
-def test_tool_errors(tmp_path, checkpoint):
+def test_tool_errors(tmp_path, checkpoint, capsys):
+    """Each kind of bad input ends with one error line and leaves no
+    file: the first as a user runs the tool (a process: stderr, exit
+    status), the others through its main() in this process."""
+    tool = load_tool('deployment/pytorch2onnx.py')
+
+    def error_of(*args):
+        assert tool.main([str(a) for a in args]) == 1
+        lines = capsys.readouterr().err.strip().splitlines()
+        # (the first in-process import may also warn on stderr)
+        errors = [line for line in lines
+                  if line.startswith('pytorch2onnx: error:')]
+        assert errors == lines[-1:] and not any(
+            'Traceback' in line for line in lines), lines
+        return errors[0]
+
     fcn = tmp_path / 'fcn.py'
     fcn.write_text("_base_ = ['mmseg::_base_/models/fcn_r50-d8.py']\n")
     out = tmp_path / 'out' / 'x.onnx'
+    assert "'ResNetV1c', not ResNet38" in error_line(
+        run_tool('deployment/pytorch2onnx.py', fcn, checkpoint, '--out', out,
+                 check=False))
     cases = [
-        ((str(fcn), checkpoint, '--out', out), "'ResNetV1c', not ResNet38"),
         ((osp.join(REPO, 'configs', 'rn38_in1k.py'), checkpoint, '--out',
           out), 'not a segmentor'),
         ((osp.join(REPO, 'configs', 'original', 'rn38_voc_original.py'),
@@ -189,17 +206,15 @@ def test_tool_errors(tmp_path, checkpoint):
          'config not found'),
     ]
     for args, message in cases:
-        assert message in error_line(
-            run_tool('deployment/pytorch2onnx.py', *args, check=False))
+        assert message in error_of(*args)
     assert not (tmp_path / 'out').exists()
 
     # unwritable outputs: below a file, and a folder
     afile = tmp_path / 'afile'
     afile.write_text('')
     for target in (afile / 'x.onnx', tmp_path):
-        assert f'cannot write {target}' in error_line(
-            run_tool('deployment/pytorch2onnx.py', DEMO, checkpoint, '--out',
-                     target, '--shape', 32, 32, check=False))
+        assert f'cannot write {target}' in error_of(
+            DEMO, checkpoint, '--out', target, '--shape', 32, 32)
     assert sorted(os.listdir(tmp_path)) == ['afile', 'fcn.py']
 
 

@@ -1,5 +1,6 @@
 """Helpers for mmrn38's tests: run the repo's tools as real processes and
 write small child configs of the repo's configs."""
+import importlib.util
 import os
 import os.path as osp
 import re
@@ -242,3 +243,12 @@ def last_miou(log_text):
     values = re.findall(r'mIoU: ([0-9.]+)', log_text)
     assert values, f'no mIoU in the log:\n{log_text[-3000:]}'
     return float(values[-1])
+
+
+def load_tool(path):
+    """A tools/ script as a module (its ``main(argv)`` runs in-process)."""
+    spec = importlib.util.spec_from_file_location(
+        osp.splitext(osp.basename(path))[0], osp.join(REPO, 'tools', path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
