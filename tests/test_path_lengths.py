@@ -6,6 +6,7 @@ included), memory-lean = plain, and the tool's files."""
 import itertools
 import json
 import math
+import os
 import os.path as osp
 
 import pytest
@@ -166,6 +167,29 @@ def test_effective_depth_window():
 def test_unknown_backbone_one_error():
     with pytest.raises(ValueError, match='no residual unit'):
         gradient_by_path_length(nn.Conv2d(3, 4, 3), torch.randn(1, 3, 8, 8))
+
+
+def test_images_through_the_models_data_preprocessor(tmp_path):
+    """Image inputs are what the model's own data preprocessor makes of
+    them (RGB, the config's mean and std), on the model's device."""
+    import mmcv
+    import numpy as np
+    from mmengine.config import Config
+
+    from mmrn38.analysis.models import input_batch, model_from_config
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'rn38_voc.py'))
+    cfg.model.backbone.width = 1 / 32
+    model = model_from_config(cfg)
+    root = write_voc(str(tmp_path), dict(train=3), size=(30, 40))
+    folder = osp.join(root, 'JPEGImages')
+    batch = input_batch(model, (24, 20), 2, image_dir=folder)
+    pre = cfg.model.data_preprocessor
+    for image, name in zip(batch, sorted(os.listdir(folder))[:2]):
+        bgr = mmcv.imresize(mmcv.imread(osp.join(folder, name)), (20, 24))
+        mean, std = (np.float32(pre.mean), np.float32(pre.std))
+        expected = (bgr[..., ::-1].astype(np.float32) - mean) / std
+        torch.testing.assert_close(
+            image, torch.from_numpy(expected.transpose(2, 0, 1).copy()))
 
 
 def test_tool_writes_json_and_figure(tmp_path):

@@ -1,6 +1,6 @@
-"""What the path-length tool analyses: the backbone of a config's model,
-its inputs (images normalised by the config, or seeded noise) and the
-figure."""
+"""What the path-length tool analyses: a config's model (whose backbone it
+routes), its inputs (images through the model's data preprocessor, or
+seeded noise) and the figure."""
 import copy
 import inspect
 import os
@@ -19,15 +19,16 @@ from mmrn38.utils.atomic_file import atomic_output
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 
 
-def backbone_from_config(cfg: Config,
-                         checkpoint: Optional[str] = None,
-                         device: str = 'cpu',
-                         zero_init_residual: bool = True) -> nn.Module:
-    """The backbone of ``cfg.model`` (an mmseg segmentor, an mmpretrain
+def model_from_config(cfg: Config,
+                      checkpoint: Optional[str] = None,
+                      device: str = 'cpu',
+                      zero_init_residual: bool = True) -> nn.Module:
+    """The model of ``cfg.model`` (an mmseg segmentor, an mmpretrain
     classifier, or a bare backbone config), built through its library's
     registry and initialised as a training run starts (``init_weights``;
     ``Pretrained`` checkpoints are not read: pass ``checkpoint`` for
-    trained weights, a file of the whole model), in eval mode.
+    trained weights, a file of the whole model), on ``device`` in eval
+    mode; the analysis takes its ``backbone`` (a bare backbone is its own).
     ``zero_init_residual=False`` builds a backbone that takes that argument
     (mmpretrain's and mmseg's ResNets) without it.
 
@@ -63,29 +64,30 @@ def backbone_from_config(cfg: Config,
             raise ConfigError(f'no checkpoint {checkpoint}')
         load_checkpoint(model, checkpoint, map_location='cpu',
                         logger='silent')
-    backbone = model.backbone if hasattr(model, 'backbone') else model
-    backbone.to(device)
-    backbone.eval()  # mmpretrain's ResNet.train() returns None
-    return backbone
+    model.to(device)
+    model.eval()  # mmpretrain's ResNet.train() returns None
+    return model
 
 
-def input_batch(cfg: Config,
+def input_batch(model: nn.Module,
                 size: Sequence[int],
                 batch: int,
                 seed: int = 0,
                 image_dir: Optional[str] = None) -> torch.Tensor:
-    """``(batch, 3, H, W)``: the first ``batch`` images of ``image_dir``
-    (sorted names) resized to ``size`` and normalised by the config's
-    ``data_preprocessor`` (mean, std, BGR->RGB), or standard normal noise
-    from ``seed``.
+    """``(batch, 3, H, W)`` on the model's device: the first ``batch``
+    images of ``image_dir`` (sorted names) resized to ``size`` and
+    prepared by the model's own ``data_preprocessor`` (BGR as mmcv loads
+    them; a bare backbone has none and takes them as they are), or
+    standard normal noise from ``seed``.
 
     Raises:
         ConfigError: the folder has fewer images than ``batch``.
     """
     h, w = size
+    device = next(model.parameters()).device
     if image_dir is None:
         generator = torch.Generator().manual_seed(seed)
-        return torch.randn(batch, 3, h, w, generator=generator)
+        return torch.randn(batch, 3, h, w, generator=generator).to(device)
     import mmcv
     names = sorted(n for n in os.listdir(image_dir)
                    if n.lower().endswith(IMAGE_SUFFIXES)) \
@@ -93,18 +95,16 @@ def input_batch(cfg: Config,
     if len(names) < batch:
         raise ConfigError(f'{image_dir} holds {len(names)} images, '
                           f'--batch needs {batch}')
-    pre = cfg.model.get('data_preprocessor', {})
-    mean = np.array(pre.get('mean', (0., 0., 0.)), np.float32)
-    std = np.array(pre.get('std', (1., 1., 1.)), np.float32)
-    to_rgb = pre.get('bgr_to_rgb', pre.get('to_rgb', False))
-    images = []
-    for name in names[:batch]:
-        image = mmcv.imresize(mmcv.imread(osp.join(image_dir, name)),
-                              (w, h)).astype(np.float32)
-        if to_rgb:
-            image = image[..., ::-1]
-        images.append((image - mean) / std)
-    return torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2).copy())
+    images = [
+        torch.from_numpy(
+            mmcv.imresize(mmcv.imread(osp.join(image_dir, name)),
+                          (w, h))).permute(2, 0, 1).contiguous()
+        for name in names[:batch]
+    ]
+    preprocessor = getattr(model, 'data_preprocessor', None)
+    if preprocessor is None:
+        return torch.stack(images).float().to(device)
+    return preprocessor(dict(inputs=images))['inputs']
 
 
 def plot_path_lengths(results: Dict[str, dict], path: str):

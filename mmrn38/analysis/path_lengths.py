@@ -75,9 +75,11 @@ def _block_types():
 
 
 def _unit_kinds() -> Dict[type, str]:
+    """The built-in unit types and :data:`UNIT_KINDS`, with their kinds."""
     from mmrn38.models.backbones.residual_units import PreActUnit
     kinds = {PreActUnit: 'sum'}
     kinds.update({t: 'block' for t in _block_types()})
+    kinds.update(UNIT_KINDS)
     return kinds
 
 
@@ -93,7 +95,7 @@ def residual_units(backbone: nn.Module) -> List[nn.Module]:
     Raises:
         ValueError: ``backbone`` holds no unit of a known type.
     """
-    kinds = {**_unit_kinds(), **UNIT_KINDS}
+    kinds = _unit_kinds()
     units = [m for m in backbone.modules() if _kind(m, kinds) is not None]
     if not units:
         raise ValueError(
@@ -115,7 +117,7 @@ def routed(units: Sequence[nn.Module], gates: Dict) -> Iterator[None]:
     """Install the gates on ``units`` for the forward passes inside the
     block: ``gates[(i, 'branch')]`` and ``gates[(i, 'shortcut')]`` scale the
     gradient into unit ``i``'s two summands."""
-    kinds = {**_unit_kinds(), **UNIT_KINDS}
+    kinds = _unit_kinds()
     handles, restore = [], []
     for i, unit in enumerate(units):
         branch, shortcut = (i, 'branch'), (i, 'shortcut')

@@ -15,7 +15,6 @@ initialisation their branches then carry no gradient at all;
 ``--no-zero-init-residual`` switches it off to compare at init.
 """
 import argparse
-import importlib
 import json
 import os.path as osp
 import sys
@@ -64,17 +63,16 @@ def load(path, cfg_options=None):
     """The config of a file or of a ``mmseg::`` / ``mmpretrain::`` name (a
     config the package ships), with ``--cfg-options`` applied."""
     from mmrn38.apis.runner import load_config
-    if '::' in path:
-        package, name = path.split('::', 1)
-        root = osp.dirname(importlib.import_module(package).__file__)
-        path = osp.join(root, '.mim', 'configs', name)
+    if '::' in path:  # the file mmengine finds for the name
+        from mmengine.hub import get_config
+        path = get_config(path).filename
     return load_config(path, cfg_options)
 
 
 def main(argv=None):
     args = parse_args(argv)
     from mmrn38.analysis import gradient_by_path_length
-    from mmrn38.analysis.models import (backbone_from_config, input_batch,
+    from mmrn38.analysis.models import (input_batch, model_from_config,
                                         plot_path_lengths, summary_rows)
     from mmrn38.apis.runner import ConfigError
     results = {}
@@ -82,11 +80,12 @@ def main(argv=None):
         for i, path in enumerate([args.config] + args.compare):
             cfg = load(path, args.cfg_options if i == 0 else None)
             name = osp.splitext(osp.basename(path))[0]
-            backbone = backbone_from_config(
+            model = model_from_config(
                 cfg, args.checkpoint if i == 0 else None, args.device,
                 zero_init_residual=not args.no_zero_init_residual)
-            inputs = input_batch(cfg, args.input_size, args.batch, args.seed,
-                                 args.images).to(args.device)
+            backbone = getattr(model, 'backbone', model)
+            inputs = input_batch(model, args.input_size, args.batch,
+                                 args.seed, args.images)
             print(f'{name}: {type(backbone).__name__}', flush=True)
             start = time.time()
             results[name] = gradient_by_path_length(
