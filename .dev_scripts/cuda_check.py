@@ -36,9 +36,9 @@ sys.path.insert(0, osp.join(REPO, 'tests', 'helpers'))
 
 from rn38_testing import as_args, last_miou, run_tool  # noqa: E402
 from rn38_testing import user_overrides  # noqa: E402
+from rn38_testing import write_imagenet_weights  # noqa: E402
 
 TRAIN_CASES = ['rn38-os8', 'rn38-os8-lean', 'rn38-os8-cp', 'r101-d8']
-PRETRAINED = 'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'
 ITERS = 20
 
 
@@ -100,30 +100,13 @@ def benchmark(report):
     return {'tables': len(tables)}
 
 
-def _pretrained_checkpoint(user_dir):
-    """A width-1 Model A1 ImageNet classifier at the path the configs name
-    (the converted release has the same keys and shapes)."""
-    import torch
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-    from mmpretrain.registry import MODELS
-
-    import mmrn38  # noqa: F401
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'rn38_in1k.py'))
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(cfg.model)
-    os.makedirs(osp.join(user_dir, 'checkpoints'), exist_ok=True)
-    torch.save({'state_dict': model.state_dict(), 'meta': {}},
-               osp.join(user_dir, PRETRAINED))
-
-
 def train_test(report, work):
     from mmengine.config import Config
 
     from mmrn38.synthetic import write_voc
     config = osp.join(REPO, 'configs', 'rn38_voc.py')
     user_dir = osp.join(work, 'user')
-    _pretrained_checkpoint(user_dir)
+    write_imagenet_weights(user_dir)
     data_root = write_voc(osp.join(work, 'voc'), dict(train=16, val=4),
                           size=(375, 500))
     opts = user_overrides(Config.fromfile(config), data_root)

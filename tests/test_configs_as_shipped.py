@@ -16,33 +16,23 @@ import os.path as osp
 import re
 
 import pytest
-import torch
 from config_cases import CLS_CASES, SEG_CASES
 from mmengine.config import Config
-from rn38_testing import REPO, as_args, last_miou, run_tool, user_overrides
+from rn38_testing import (PRETRAINED, REPO, as_args, last_miou, run_tool,
+                          user_overrides, write_imagenet_weights)
 
 from mmrn38.synthetic import write_imagenet
 
 # minutes each on two cores: `make test-all` only
 pytestmark = pytest.mark.slow
-PRETRAINED = 'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'
 
 
 @pytest.fixture(scope='module')
 def user_dir(tmp_path_factory):
     """A working directory holding the ImageNet weights where the docs
-    put them: a freshly built width-1 Model A1 classifier (the converted
-    release has the same keys and shapes)."""
-    from mmengine.registry import DefaultScope
-    from mmpretrain.registry import MODELS
-
+    put them (:func:`rn38_testing.write_imagenet_weights`)."""
     root = tmp_path_factory.mktemp('user')
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'rn38_in1k.py'))
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(cfg.model)
-    (root / 'checkpoints').mkdir()
-    torch.save({'state_dict': model.state_dict(), 'meta': {}},
-               root / PRETRAINED)
+    write_imagenet_weights(str(root))
     return root
 
 

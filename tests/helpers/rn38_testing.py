@@ -252,3 +252,25 @@ def load_tool(path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+PRETRAINED = 'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'
+
+
+def write_imagenet_weights(root):
+    """The ImageNet weights where the configs' ``init_cfg`` and the docs
+    put them, ``root/checkpoints/...``, relative to the folder a user runs
+    the tools in: a freshly built width-1 Model A1 classifier (the
+    converted release has the same keys and shapes)."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+
+    import mmrn38  # noqa: F401  registers ResNet38
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'rn38_in1k.py'))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
+    os.makedirs(osp.join(root, 'checkpoints'), exist_ok=True)
+    torch.save({'state_dict': model.state_dict(), 'meta': {}},
+               osp.join(root, PRETRAINED))
