@@ -5,17 +5,22 @@ MMRN38_VENV ?= .venv
 export MMRN38_VENV
 PYTHON := $(MMRN38_VENV)/bin/python
 
-.PHONY: setup test test-all demo
+.PHONY: setup lint test test-all demo
 
 setup:
 	bash tools/setup_env.sh
 
+# flake8, isort and yapf with setup.cfg's settings (OpenMMLab's); one line
+# names the files that fail. About 10 s on 2 cores.
+lint: setup
+	$(PYTHON) .dev_scripts/lint.py
+
 # The quick tier: every test but those marked slow (pytest.ini).
-test: setup
+test: setup lint
 	$(PYTHON) -m pytest -m "not slow"
 
 # Everything, the slow full-size trainings included (what CI runs).
-test-all: setup
+test-all: setup lint
 	$(PYTHON) -m pytest
 
 demo: setup

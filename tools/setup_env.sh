@@ -3,7 +3,8 @@
 # OpenMMLab stack mmrn38 runs on:
 #   torch 2.13.0 + torchvision 0.28.0, setuptools with pkg_resources,
 #   mmcv 2.1.0 with ops (built once from source, wheel cached outside the repo),
-#   mmengine 0.10.7, mmsegmentation 1.2.2, mmpretrain 1.2.0, pytest, mmrn38 (editable).
+#   mmengine 0.10.7, mmsegmentation 1.2.2, mmpretrain 1.2.0, pytest, the lint
+#   tools (flake8, isort, yapf), mmrn38 (editable).
 #
 # A second run is a no-op: a stamp in .venv records the hash of the files that
 # define the environment.
@@ -95,12 +96,13 @@ if ! "$venv/bin/python" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$
     "${pip[@]}" --no-deps "$wheel_dir"/mmcv-*.whl
 fi
 
-say "installing mmengine, mmsegmentation, mmpretrain, pytest and mmrn38 (editable)"
+say "installing mmengine, mmsegmentation, mmpretrain, pytest, flake8, isort, yapf and mmrn38 (editable)"
 # mmcv is already there; the constraint keeps pip from replacing it
 constraints=$(mktemp)
 trap 'rm -f "$constraints"' EXIT
 echo "mmcv==$mmcv_version" >"$constraints"
-"${pip[@]}" -q -c "$constraints" -r "$repo/requirements/mminstall.txt" -r "$repo/requirements/tests.txt"
+"${pip[@]}" -q -c "$constraints" -r "$repo/requirements/mminstall.txt" -r "$repo/requirements/tests.txt" \
+    -r "$repo/requirements/lint.txt"
 "${pip[@]}" -q --no-deps --no-build-isolation -e "$repo"
 
 say "checking the stack imports"
