@@ -12,22 +12,19 @@ torch's safe ``weights_only`` loader. :func:`optimize_for_inference` readies
 a loaded model for fast inference. The mmpretrain-only parts (``CAMHead``,
 ``VOCSegClsDataset``) are registered by ``import mmrn38.wsss``.
 """
+# the original release's test protocols (configs/original/)
+from .datasets.transforms import CeilCenterCrop, PILResizeEdge
+# --amp on CPUs (bfloat16 autocast), --launcher pytorch on CPUs and
+# tools/test.py --fast's hook
+from .engine import (CPUAmpOptimWrapper, CPUDistributedDataParallel,
+                     InferenceFastPathHook)
+from .models import ResNet38, WiderHead
+from .models.inference_optimization import optimize_for_inference
+from .models.segmentors import OriginalEncoderDecoder, OriginalTTAModel
 from .utils.safe_globals import register_checkpoint_safe_globals
 from .version import __version__
 
 register_checkpoint_safe_globals()
-
-from .models import ResNet38, WiderHead  # noqa: E402
-# the original release's test protocols (configs/original/)
-from .datasets.transforms import CeilCenterCrop, PILResizeEdge  # noqa: E402
-from .models.segmentors import (OriginalEncoderDecoder,  # noqa: E402
-                                OriginalTTAModel)
-from .models.inference_optimization import \
-    optimize_for_inference  # noqa: E402
-# --amp on CPUs (bfloat16 autocast), --launcher pytorch on CPUs and
-# tools/test.py --fast's hook
-from .engine import (CPUAmpOptimWrapper, CPUDistributedDataParallel,  # noqa
-                     InferenceFastPathHook)
 
 __all__ = [
     '__version__', 'ResNet38', 'WiderHead', 'OriginalEncoderDecoder',

@@ -137,9 +137,9 @@ def test_tool_exports_and_verifies(tmp_path, checkpoint):
     # the ONNX-Runtime-only example, with torch, mmseg and mmcv unimportable
     labels = tmp_path / 'labels.png'
     example = osp.join(REPO, 'tools', 'deployment', 'onnxruntime_infer.py')
-    blocked = ("import runpy, sys; "
-               "sys.modules.update(torch=None, mmseg=None, mmcv=None); "
-               f"sys.argv = [{example!r}, *sys.argv[1:]]; "
+    blocked = ('import runpy, sys; '
+               'sys.modules.update(torch=None, mmseg=None, mmcv=None); '
+               f'sys.argv = [{example!r}, *sys.argv[1:]]; '
                f"runpy.run_path({example!r}, run_name='__main__')")
     subprocess.run([sys.executable, '-c', blocked, str(out), str(image),
                     '--out', str(labels)], check=True, env=tool_env(),

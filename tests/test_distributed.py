@@ -73,7 +73,7 @@ def dump_hook_config(path, data_root, when, max_iters=4, interval=2):
         f.write("custom_imports = dict(imports=['mmrn38', "
                 "'rank_weights_hook'], allow_failed_imports=False)\n"
                 f"custom_hooks = [dict(type='DumpRankWeightsHook', "
-                f"when={when!r})]\n")
+                f'when={when!r})]\n')
     return str(path)
 
 

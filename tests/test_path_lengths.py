@@ -196,11 +196,11 @@ def test_tool_writes_json_and_figure(tmp_path):
     cfg = tmp_path / 'tiny.py'
     cfg.write_text(
         f"_base_ = ['{REPO}/configs/rn38_voc.py']\n"
-        "model = dict(backbone=dict(width=1 / 32, init_cfg=None))\n")
+        'model = dict(backbone=dict(width=1 / 32, init_cfg=None))\n')
     resnet = tmp_path / 'tiny_resnet.py'
     resnet.write_text(
         "_base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py']\n"
-        "model = dict(backbone=dict(stem_channels=8, base_channels=8))\n")
+        'model = dict(backbone=dict(stem_channels=8, base_channels=8))\n')
     out = tmp_path / 'out'
     proc = run_tool('analysis_tools/path_lengths.py', cfg, '--compare',
                     resnet, '--no-zero-init-residual', '--input-size', 24,

@@ -187,8 +187,9 @@ def effective_depth(total: Sequence[float], share: float = 0.9) -> dict:
             acc += total[hi]
             if acc >= need:
                 width, best_width = hi - lo, best[1] - best[0]
-                if width < best_width or (width == best_width and abs(
-                        (lo + hi) / 2 - mode) < abs(sum(best) / 2 - mode)):
+                # of two equally narrow ranges, the one centred nearer the mode
+                nearer = abs((lo + hi) / 2 - mode) < abs(sum(best) / 2 - mode)
+                if width < best_width or (width == best_width and nearer):
                     best = (lo, hi)
                 break
     return dict(mode=mode, range=list(best), share=share)

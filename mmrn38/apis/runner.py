@@ -265,7 +265,8 @@ def setup_cpu_distributed(cfg: Config) -> Config:
     describes (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``)
     with the gloo backend and wraps the model in
     :class:`CPUDistributedDataParallel` (no device ids, SyncBN as BN). The
-    Runner then finds the group already initialised and uses it. With CUDA nothing changes (NCCL, SyncBN).
+    Runner then finds the group already initialised and uses it. With CUDA
+    nothing changes (NCCL, SyncBN).
     """
     if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
         return cfg
