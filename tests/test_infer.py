@@ -76,7 +76,7 @@ def assert_one_line_error(proc, *fragments):
     assert proc.returncode != 0
     assert 'Traceback' not in proc.stdout
     error_lines = [line for line in proc.stdout.splitlines()
-                   if line.startswith('error: ')]
+                   if line.startswith('infer.py: error: ')]
     assert len(error_lines) == 1, proc.stdout[-3000:]
     for fragment in fragments:
         assert fragment in error_lines[0], error_lines[0]

@@ -1,40 +1,41 @@
 """Segment images (files or folders) with a trained or converted checkpoint
 and write one overlay per image (image | prediction). The model runs
 through mmrn38's inference fast path (``mmrn38.optimize_for_inference``)."""
-import argparse
 import sys
 
 from mmrn38.apis import InferenceError, infer_images
+from mmrn38.apis.cli import add_device, error_line, tool_parser
+
+PROG = 'infer.py'
 
 
-def parse_args():
-    parser = argparse.ArgumentParser(
-        description='Segment images and write overlays')
-    parser.add_argument('config', help='config file of the model')
-    parser.add_argument('checkpoint', help='checkpoint file')
+def parse_args(argv=None):
+    parser = tool_parser(
+        PROG, 'Segment images and write overlays', 'config file of the model',
+        checkpoint=True)
     parser.add_argument(
         'images', nargs='+', help='image files or folders of images')
     parser.add_argument(
         '--out-dir', required=True, help='folder for the overlay PNGs')
-    parser.add_argument(
-        '--device', default='cpu', help='device, e.g. cpu or cuda:0')
+    add_device(parser)
     parser.add_argument(
         '--bf16', action='store_true',
         help='bfloat16 autocast where the CPU (AVX512-BF16, AMX) or GPU has '
         'native bfloat16; elsewhere float32, with one line saying so')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     try:
         written = infer_images(args.config, args.checkpoint, args.images,
                                args.out_dir, device=args.device,
                                bf16=args.bf16)
     except InferenceError as error:
-        sys.exit(f'error: {error}')
+        return error_line(PROG, error)
     print(f'\nwrote {len(written)} overlays to {args.out_dir}')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -1,19 +1,19 @@
 """Test a checkpoint with an mmseg or mmpretrain config (mmseg's flags)."""
-import argparse
-import os
 import sys
-
-from mmengine.config import DictAction
 
 from mmrn38.apis import (CheckpointError, ConfigError, build_runner,
                          close_distributed, load_config, prepare_test,
                          unknown_types_as_config_error)
+from mmrn38.apis.cli import (add_cfg_options, add_launcher, error_line,
+                             parse_tool_args, tool_parser)
+
+PROG = 'test.py'
 
 
-def parse_args():
-    parser = argparse.ArgumentParser(description='Test (and eval) a model')
-    parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+def parse_args(argv=None):
+    parser = tool_parser(
+        PROG, 'Test (and eval) a model', 'test config file path',
+        checkpoint=True)
     parser.add_argument('--work-dir', help='the dir to save logs')
     parser.add_argument('--out', help='where to save the predictions')
     parser.add_argument('--show', action='store_true', help='show results')
@@ -21,12 +21,6 @@ def parse_args():
         '--show-dir', help='directory to save painted predictions in')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings in the config, key=value pairs')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
     parser.add_argument(
         '--tta', action='store_true', help='test-time augmentation')
     parser.add_argument(
@@ -37,11 +31,9 @@ def parse_args():
         '--bf16', action='store_true',
         help='the fast path under bfloat16 autocast where the CPU '
         '(AVX512-BF16, AMX) or GPU has native bfloat16, else float32')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_cfg_options(parser)
+    add_launcher(parser)
+    return parse_tool_args(parser, argv)
 
 
 def use_fast_path(cfg, bf16=False):
@@ -53,8 +45,8 @@ def use_fast_path(cfg, bf16=False):
     return cfg
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     try:
         cfg = load_config(args.config, args.cfg_options, args.work_dir,
                           args.launcher)
@@ -68,10 +60,11 @@ def main():
     except (ConfigError, CheckpointError, FileNotFoundError) as error:
         # a config that cannot be used, a missing or unreadable checkpoint,
         # a missing data set
-        sys.exit(f'test.py: error: {error}')
+        return error_line(PROG, error)
     finally:
         close_distributed()
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

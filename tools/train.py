@@ -1,18 +1,17 @@
 """Train a model from an mmseg or mmpretrain config (mmseg's flags)."""
-import argparse
-import os
 import sys
-
-from mmengine.config import DictAction
 
 from mmrn38.apis import (ConfigError, build_runner, close_distributed,
                          load_config, prepare_train,
                          unknown_types_as_config_error)
+from mmrn38.apis.cli import (add_cfg_options, add_launcher, error_line,
+                             parse_tool_args, tool_parser)
+
+PROG = 'train.py'
 
 
-def parse_args():
-    parser = argparse.ArgumentParser(description='Train a model')
-    parser.add_argument('config', help='train config file path')
+def parse_args(argv=None):
+    parser = tool_parser(PROG, 'Train a model', 'train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
         '--resume', action='store_true',
@@ -20,21 +19,13 @@ def parse_args():
     parser.add_argument(
         '--amp', action='store_true',
         help='enable automatic-mixed-precision training')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings in the config, key=value pairs')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_cfg_options(parser)
+    add_launcher(parser)
+    return parse_tool_args(parser, argv)
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     try:
         cfg = load_config(args.config, args.cfg_options, args.work_dir,
                           args.launcher)
@@ -43,10 +34,11 @@ def main():
             build_runner(cfg).train()
     except (ConfigError, FileNotFoundError) as error:
         # a config that cannot be used, a missing data set or weights file
-        sys.exit(f'train.py: error: {error}')
+        return error_line(PROG, error)
     finally:
         close_distributed()
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -14,23 +14,22 @@ last BN of every residual branch (``zero_init_residual=True``): at
 initialisation their branches then carry no gradient at all;
 ``--no-zero-init-residual`` switches it off to compare at init.
 """
-import argparse
 import json
 import os.path as osp
 import sys
 import time
 
-from mmengine.config import DictAction
+from mmrn38.apis.cli import (add_cfg_options, add_device, error_line,
+                             tool_parser)
 
 PROG = 'path_lengths'
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description='Gradient magnitude at the input by path length of a '
-        'residual backbone (Veit et al.), and its effective depth')
-    parser.add_argument('config', help='mmseg / mmpretrain config')
+    parser = tool_parser(
+        PROG, 'Gradient magnitude at the input by path length of a '
+        'residual backbone (Veit et al.), and its effective depth',
+        'mmseg / mmpretrain config')
     parser.add_argument(
         '--compare', nargs='+', default=[],
         help='more configs, analysed alike (mmpretrain::... names work)')
@@ -46,16 +45,14 @@ def parse_args(argv=None):
         '--samples', type=int, default=100,
         help='subsets per path length (all where there are fewer)')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--device', default='cpu')
+    add_device(parser)
     parser.add_argument(
         '--out', default='work_dirs/path_lengths', help='output folder')
     parser.add_argument(
         '--no-zero-init-residual', action='store_true',
         help='build the ResNets whose last BN of each branch starts at zero '
         '(mmpretrain\'s and mmseg\'s zero_init_residual) without that')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the first config')
+    add_cfg_options(parser, 'override settings of the first config')
     return parser.parse_args(argv)
 
 
@@ -93,9 +90,7 @@ def main(argv=None):
                 progress=True)
             results[name]['seconds'] = round(time.time() - start, 1)
     except (ConfigError, ValueError, OSError) as error:
-        message = ' '.join(str(error).split())
-        print(f'\n{PROG}: error: {message}', file=sys.stderr)
-        return 1
+        return error_line(PROG, error)
     from mmrn38.utils.atomic_file import atomic_output
     json_file = osp.join(args.out, 'path_lengths.json')
     with atomic_output(json_file) as tmp, open(tmp, 'w') as f:

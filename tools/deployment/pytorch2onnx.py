@@ -11,20 +11,19 @@ paths) and compares with mmseg's ``inference_model``: it exits 1 where the
 logits differ by more than 1e-4 x their largest magnitude or fewer than
 99.99 % of the labels agree.
 """
-import argparse
 import os.path as osp
 import sys
+
+from mmrn38.apis.cli import error_line, tool_parser
 
 PROG = 'pytorch2onnx'
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description='Export a ResNet-38 segmentor to ONNX (normalisation '
-        'and the resize to the input size inside the graph).')
-    parser.add_argument('config', help='mmseg config of the model')
-    parser.add_argument('checkpoint', help='its checkpoint')
+    parser = tool_parser(
+        PROG, 'Export a ResNet-38 segmentor to ONNX (normalisation and the '
+        'resize to the input size inside the graph).',
+        'mmseg config of the model', checkpoint=True)
     parser.add_argument('--out', required=True, help='the .onnx file')
     parser.add_argument(
         '--shape', type=int, nargs=2, default=[512, 512],
@@ -73,11 +72,11 @@ def main(argv=None):
             dynamic=args.dynamic,
             opset=args.opset or DEFAULT_OPSET)
     except (ExportError, InferenceError, OSError) as error:
-        message = ' '.join(str(error).split())
+        message = None
         if isinstance(error, OSError):  # the output's folder or file
-            message = f'cannot write {args.out}: {error.strerror or message}'
-        print(f'\n{PROG}: error: {message}', file=sys.stderr)
-        return 1
+            reason = error.strerror or ' '.join(str(error).split())
+            message = f'cannot write {args.out}: {reason}'
+        return error_line(PROG, error, message)
     print(f'\nwrote {args.out} ({osp.getsize(args.out) / 2**20:.1f} MiB)')
     if images is None:
         return 0
