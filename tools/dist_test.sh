@@ -3,23 +3,5 @@
 #   tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args, e.g. --tta]
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR (and PORT) on every node.
 # Without a GPU, GPUS CPU processes run with the gloo backend.
-CONFIG=$1
-CHECKPOINT=$2
-GPUS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-source "$(dirname "$0")/python_env.sh"
-
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-"$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$(dirname "$0")/test.py" \
-    "$CONFIG" \
-    "$CHECKPOINT" \
-    --launcher pytorch "${@:4}"
+source "$(dirname "$0")/launch.sh"
+torchrun_tool "$3" test.py "$1" "$2" --launcher pytorch "${@:4}"

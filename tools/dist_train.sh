@@ -3,21 +3,5 @@
 #   tools/dist_train.sh CONFIG GPUS [train.py args]
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR (and PORT) on every node.
 # Without a GPU, GPUS CPU processes train with the gloo backend.
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-source "$(dirname "$0")/python_env.sh"
-
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-"$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$(dirname "$0")/train.py" \
-    "$CONFIG" \
-    --launcher pytorch "${@:3}"
+source "$(dirname "$0")/launch.sh"
+torchrun_tool "$2" train.py "$1" --launcher pytorch "${@:3}"

@@ -2,24 +2,7 @@
 # Testing on a Slurm cluster, as mmseg's tools/slurm_test.sh:
 #   [GPUS=4] tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [args]
 set -x
-PARTITION=$1
-JOB_NAME=$2
-CONFIG=$3
-CHECKPOINT=$4
 GPUS=${GPUS:-4}
 GPUS_PER_NODE=${GPUS_PER_NODE:-4}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SRUN_ARGS=${SRUN_ARGS:-""}
-source "$(dirname "$0")/python_env.sh"
-
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-srun -p "$PARTITION" \
-    --job-name="$JOB_NAME" \
-    --gres=gpu:"$GPUS_PER_NODE" \
-    --ntasks="$GPUS" \
-    --ntasks-per-node="$GPUS_PER_NODE" \
-    --cpus-per-task="$CPUS_PER_TASK" \
-    --kill-on-bad-exit=1 \
-    $SRUN_ARGS \
-    "$PYTHON" -u "$(dirname "$0")/test.py" "$CONFIG" "$CHECKPOINT" \
-    --launcher slurm "${@:5}"
+source "$(dirname "$0")/launch.sh"
+srun_tool "$1" "$2" test.py "$3" "$4" --launcher slurm "${@:5}"
