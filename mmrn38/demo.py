@@ -7,6 +7,7 @@ Training and testing go through :func:`load_config`, :func:`prepare_train`,
 :func:`prepare_test` and :func:`build_runner`, the path of ``tools/train.py``
 and ``tools/test.py`` (``--tta``).
 """
+import argparse
 import copy
 import json
 import os.path as osp
@@ -25,6 +26,23 @@ from .synthetic import write_once, write_voc
 from .utils.atomic_file import atomic_output
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def demo_parser(description: str, config: str, work_dir: str,
+                data_root: str, work_dir_help: str) -> argparse.ArgumentParser:
+    """The demos' common options with their defaults: ``--config``,
+    ``--work-dir``, ``--data-root`` (the generated dataset, made there
+    unless complete) and ``--num-overlays``; a demo adds its own."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('--config', default=config, help='demo config')
+    parser.add_argument('--work-dir', default=work_dir, help=work_dir_help)
+    parser.add_argument(
+        '--data-root', default=data_root,
+        help='folder of the generated dataset (made unless complete)')
+    parser.add_argument(
+        '--num-overlays', type=int, default=8,
+        help='held-out images to draw')
+    return parser
 
 
 def announce(step: str):

@@ -3,36 +3,26 @@ dataset, train ResNet-38 + WiderHead, evaluate it on held-out images
 (per-class IoU, mIoU) without and with test-time augmentation, compare
 bfloat16 inference with float32, and write prediction overlays and training
 curves."""
-import argparse
 import os.path as osp
 import time
 
-from mmrn38.demo import run_demo
+from mmrn38.demo import demo_parser, run_demo
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
-        description='Train, evaluate (+TTA) and show ResNet-38 on built-in '
-        'data')
-    parser.add_argument(
-        '--config', default=osp.join(REPO, 'configs', 'rn38_demo.py'),
-        help='demo config')
-    parser.add_argument(
-        '--work-dir', default=osp.join(REPO, 'work_dirs', 'rn38_demo'),
-        help='folder for checkpoints, logs, overlays and the plot')
-    parser.add_argument(
-        '--data-root', default=osp.join(REPO, 'data', 'rn38_demo'),
-        help='folder of the generated dataset (made unless complete)')
+    parser = demo_parser(
+        'Train, evaluate (+TTA) and show ResNet-38 on built-in data',
+        config=osp.join(REPO, 'configs', 'rn38_demo.py'),
+        work_dir=osp.join(REPO, 'work_dirs', 'rn38_demo'),
+        data_root=osp.join(REPO, 'data', 'rn38_demo'),
+        work_dir_help='folder for checkpoints, logs, overlays and the plot')
     parser.add_argument(
         '--iters', type=int, help='training iterations (default: config)')
     parser.add_argument(
         '--num-images', type=int,
         help='images to generate, 4/5 train, 1/5 held out (default: config)')
-    parser.add_argument(
-        '--num-overlays', type=int, default=8,
-        help='held-out images to draw')
     return parser.parse_args()
 
 
