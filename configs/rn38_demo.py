@@ -119,13 +119,7 @@ test_dataloader = val_dataloader
 max_iters = 1000
 optim_wrapper = dict(optimizer=dict(lr=0.02))
 param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1.0,
-        end_factor=0.0,
-        begin=max_iters // 2,
-        end=max_iters,
-        by_epoch=False)
+    dict(_base_.linear_decay, begin=max_iters // 2, end=max_iters)
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=200)
 default_hooks = dict(

@@ -13,15 +13,11 @@ optim_wrapper = dict(
     paramwise_cfg=dict(
         custom_keys={'.bias': dict(lr_mult=2.0, decay_mult=0.0)}),
     clip_grad=None)
-param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1.0,
-        end_factor=0.0,
-        begin=max_iters // 2,
-        end=max_iters,
-        by_epoch=False)
-]
+# the decay; the longer schedules (and configs that change max_iters) place
+# it at their own second half with _base_.linear_decay
+linear_decay = dict(
+    type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=False)
+param_scheduler = [dict(linear_decay, begin=max_iters // 2, end=max_iters)]
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_iters, val_interval=2000)
 val_cfg = dict(type='ValLoop')
