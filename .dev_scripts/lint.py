@@ -8,9 +8,9 @@ naming every file that fails and the check it fails; exit status 1 then,
 0 when all pass. ``make lint`` runs it, ``make test`` and ``make test-all``
 run ``make lint`` first.
 
-What isort and yapf find is fixed mechanically by ``FIX`` below (the command
-that docs/en/user_guides/contributing.md gives); flake8's findings (unused
-names, long strings, ...) need a hand.
+What isort and yapf find is fixed mechanically by :func:`fix_command` (the
+command docs/en/user_guides/contributing.md gives); flake8's findings
+(unused names, long strings, ...) need a hand.
 """
 import os.path as osp
 import subprocess
@@ -18,8 +18,15 @@ import sys
 import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-FIX = ("git ls-files -z '*.py' | xargs -0 python -m isort && "
-       "git ls-files -z '*.py' | xargs -0 python -m yapf -i")
+
+
+def fix_command():
+    """The reformatting command of contributing.md, with this Python."""
+    python = sys.executable
+    if osp.abspath(python).startswith(REPO + osp.sep):
+        python = osp.relpath(python, REPO)
+    return (f"git ls-files -z '*.py' | xargs -0 {python} -m isort && "
+            f"git ls-files -z '*.py' | xargs -0 {python} -m yapf -i")
 
 
 def python_files():
@@ -87,7 +94,7 @@ def main():
                        for path, tools in sorted(failing.items()))
     print(
         f'lint: error: {len(failing)} of {len(files)} files fail: {listed}; '
-        f'isort and yapf findings are fixed by: {FIX}',
+        f'isort and yapf findings are fixed by: {fix_command()}',
         file=sys.stderr)
     return 1
 
