@@ -32,9 +32,14 @@ def fix_command():
 def python_files():
     """Paths (relative to the repository) of the Python files git knows."""
     command = 'git ls-files -z --cached --others --exclude-standard -- *.py'
-    listed = subprocess.run(
-        command.split(), cwd=REPO, check=True, capture_output=True, text=True)
-    paths = set(listed.stdout.split('\0'))
+    try:
+        listed = subprocess.check_output(
+            command.split(), cwd=REPO, stderr=subprocess.PIPE, text=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        reason = ' '.join(str(getattr(error, 'stderr', None) or error).split())
+        sys.exit(f'lint: error: cannot list the files to check with git '
+                 f'ls-files: {reason}')
+    paths = set(listed.split('\0'))
     return sorted(p for p in paths if p and osp.isfile(osp.join(REPO, p)))
 
 
