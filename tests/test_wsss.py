@@ -473,7 +473,7 @@ def test_crf_with_alpha_matches_psa(voc_root):
     """On CAMs with real background (soft maps of the masks' objects, with
     noise) the CRF moves labels, and equals PSA's; the low power's stronger
     background keeps more pixels."""
-    from mmrn38.wsss.crf import crf_inference, crf_with_alpha
+    from mmrn38.wsss.crf import crf_with_alpha
     rng = np.random.default_rng(0)
     for name, ((h, w), classes) in IMAGES.items():
         image = np.asarray(

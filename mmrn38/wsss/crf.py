@@ -75,8 +75,7 @@ def crf_inference(image: np.ndarray,
     dcrf, utils = densecrf()
     num_labels, h, w = probs.shape
     crf = dcrf.DenseCRF2D(w, h, num_labels)
-    crf.setUnaryEnergy(
-        np.ascontiguousarray(utils.unary_from_softmax(probs)))
+    crf.setUnaryEnergy(np.ascontiguousarray(utils.unary_from_softmax(probs)))
     crf.addPairwiseGaussian(
         sxy=GAUSSIAN['sxy'] / scale_factor, compat=GAUSSIAN['compat'])
     crf.addPairwiseBilateral(
@@ -106,10 +105,12 @@ def crf_with_alpha(image: np.ndarray, cams: Dict[int, np.ndarray],
     """
     keys = list(cams)
     shape = image.shape[:2]
-    maps = np.stack([cams[k] for k in keys]) if keys else np.zeros(
-        (0, ) + shape, np.float32)
-    peak = maps.max(axis=0, keepdims=True) if keys else np.zeros(
-        (1, ) + shape, maps.dtype)
+    if keys:
+        maps = np.stack([cams[k] for k in keys])
+        peak = maps.max(axis=0, keepdims=True)
+    else:
+        maps = np.zeros((0, ) + shape, np.float32)
+        peak = np.zeros((1, ) + shape, np.float32)
     scores = np.concatenate([np.power(1 - peak, alpha), maps])
     marginals = crf_inference(image, scores)
     crf = {0: marginals[0]}
