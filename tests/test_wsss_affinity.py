@@ -1,13 +1,13 @@
 """PSA's AffinityNet (configs/wsss/rn38_voc_aff.py, AffinityNet,
 AffinityHead) against a plain transcription of PSA's resnet38_aff,
 train_aff.py and ExtractAffinityLabelInRadius."""
-import os
 import os.path as osp
 import re
 
 import numpy as np
 import pytest
 import torch
+from config_cases import write_voc_affinity
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
@@ -406,35 +406,12 @@ def test_crf_files_errors(tmp_path):
 # --------------------------------------------------------------------------
 # the config through tools/train.py on generated VOC-layout data
 # --------------------------------------------------------------------------
-def write_crf_files(data_root, split, la_dir, ha_dir, seed=0):
-    """la / ha files ``<id>.npy`` for the images of ``split``, as
-    make_cams.py writes them: ``{0: bg, c: map}`` for the labels c of the
-    mask, the mask's one-hot with noise, less background in the ha."""
-    from mmrn38.wsss.data import read_mask, voc_split
-    rng = np.random.default_rng(seed)
-    for folder in (la_dir, ha_dir):
-        os.makedirs(folder, exist_ok=True)
-    for sample in voc_split(data_root, split):
-        mask = read_mask(sample.mask_path)
-        keys = [0] + [int(c) for c in np.unique(mask) if 0 < c < 255]
-        la = np.stack([(mask == k) * 0.7 for k in keys]) + \
-            rng.random((len(keys), ) + mask.shape) * 0.3
-        ha = la.copy()
-        ha[0] *= 0.5
-        for folder, scores in ((la_dir, la), (ha_dir, ha)):
-            np.save(osp.join(folder, f'{sample.name}.npy'),
-                    dict(zip(keys, scores.astype(np.float32))))
-
-
 def test_config_trains_with_tools_train(tmp_path):
     """configs/wsss/rn38_voc_aff.py changed only in paths, network width
     and run length: a real epoch through the Runner, then its checkpoint
     in AffinityNet."""
-    from mmrn38.synthetic import write_voc
-    data_root = write_voc(
-        str(tmp_path / 'data'), splits=dict(train=4), size=(88, 72))
-    la_dir, ha_dir = str(tmp_path / 'crf_la'), str(tmp_path / 'crf_ha')
-    write_crf_files(data_root, 'aug', la_dir, ha_dir)
+    data_root, la_dir, ha_dir = write_voc_affinity(
+        str(tmp_path), num_images=4, size=(88, 72))
     c = [scaled_channels(n, WIDTH) for n in (512, 1024, 4096, 64, 128, 256)]
     config = write_config(
         tmp_path / 'train_aff.py', 'wsss/rn38_voc_aff.py', f'''
@@ -493,3 +470,32 @@ def test_aff_conversion_errors(psa_aff, tmp_path):
     torch.save(state, path)
     with pytest.raises(ConversionError, match='no f8_4.weight'):
         convert_rn38_weights(path)
+
+
+def test_optimiser_is_train_aff_as_psa_ran():
+    """PSA's groups of train_aff.py as its PolyOptimizer built them: the
+    backbone's trained weights at lr 0.1, the head's (from_scratch_layers)
+    at 1.0, both with weight decay 5e-4, SGD momentum 5e-4 (its weight
+    decay in SGD's momentum slot); the poly lr over the config's 8
+    epochs."""
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile(AFF_CONFIG)
+    assert cfg.param_scheduler.end == cfg.train_cfg.max_epochs == 8
+    assert cfg.param_scheduler.type == 'PolyLR'
+    assert cfg.param_scheduler.power == 0.9
+    model = MMSEG_MODELS.build(tiny_model_cfg())
+    optimizer = build_optim_wrapper(model, cfg.optim_wrapper).optimizer
+    assert isinstance(optimizer, torch.optim.SGD)
+    names = {p: n for n, p in model.named_parameters()}
+    trained = 0
+    for group in optimizer.param_groups:
+        for param in group['params']:
+            if not param.requires_grad:
+                continue
+            trained += 1
+            head = names[param].startswith('head.')
+            assert group['lr'] == pytest.approx(1.0 if head else 0.1)
+            assert group['weight_decay'] == 5e-4
+            assert group['momentum'] == 5e-4
+            assert not group['nesterov'] and group['dampening'] == 0
+    assert trained == sum(p.requires_grad for p in model.parameters())
