@@ -453,7 +453,7 @@ def test_config_trains_with_tools_train(tmp_path):
 
 def test_aff_conversion_errors(psa_aff, tmp_path):
     from mmrn38.converters import ConversionError, convert_rn38_weights
-    net, _, _ = psa_aff
+    net, _, checkpoint = psa_aff
     state = net.state_dict()
     path = str(tmp_path / 'res38_aff.pth')
     torch.save(state, path)
@@ -466,6 +466,18 @@ def test_aff_conversion_errors(psa_aff, tmp_path):
     assert sorted(backbone.dropped) == [
         'f8_3.weight', 'f8_4.weight', 'f8_5.weight', 'f9.weight'
     ]
+    # PSA's released files (torch 0.3 / 0.4) have no num_batches_tracked
+    released = {
+        k: v
+        for k, v in state.items() if not k.endswith('num_batches_tracked')
+    }
+    torch.save(released, path)
+    converted = convert_rn38_weights(path).checkpoint['state_dict']
+    assert converted.keys() == checkpoint['state_dict'].keys()
+    assert all(
+        torch.equal(converted[k], v)
+        for k, v in checkpoint['state_dict'].items()
+        if not k.endswith('num_batches_tracked'))
     del state['f8_4.weight']
     torch.save(state, path)
     with pytest.raises(ConversionError, match='no f8_4.weight'):
