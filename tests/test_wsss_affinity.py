@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 import torch
-from config_cases import write_voc_affinity
 import torch.nn as nn
 import torch.nn.functional as F
+from config_cases import write_voc_affinity
 from mmengine.config import Config
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
