@@ -20,7 +20,8 @@ from mmrn38.benchmark.plain_port import PlainResNet38
 from mmrn38.converters.key_mapping import backbone_source_name
 from mmrn38.models.backbones import scaled_channels
 from mmrn38.registry import MMSEG_MODELS, MMSEG_TRANSFORMS
-from rn38_testing import REPO, load_tool, run_tool_here, write_config
+from rn38_testing import (REPO, load_tool, randomize_psa_net, run_tool_here,
+                          write_config)
 
 AFF_CONFIG = osp.join(REPO, 'configs', 'wsss', 'rn38_voc_aff.py')
 WIDTH = 1 / 16
@@ -154,20 +155,7 @@ def psa_loss(aff, bg_label, fg_label, neg_label):
 
 def psa_random_aff_net(seed=0):
     """A PSA AffinityNet with random weights and BN statistics."""
-    gen = torch.Generator().manual_seed(seed)
-    net = PSAAffNet()
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            fan_in = m.weight[0].numel()
-            m.weight.data = torch.randn(
-                m.weight.shape, generator=gen) * (2 / fan_in)**0.5
-        elif isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.weight.data = torch.rand(n, generator=gen) + 0.5
-            m.bias.data = torch.randn(n, generator=gen) * 0.1
-            m.running_mean = torch.randn(n, generator=gen) * 0.1
-            m.running_var = torch.rand(n, generator=gen) + 0.5
-    return net.eval()
+    return randomize_psa_net(PSAAffNet(), seed)
 
 
 def psa_normalize_and_pad(image):
