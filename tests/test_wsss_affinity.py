@@ -499,3 +499,13 @@ def test_optimiser_is_train_aff_as_psa_ran():
             assert group['momentum'] == 5e-4
             assert not group['nesterov'] and group['dampening'] == 0
     assert trained == sum(p.requires_grad for p in model.parameters())
+
+
+def test_affinity_net_needs_psa_taps():
+    cfg = tiny_model_cfg()
+    cfg.backbone.out_indices = (5, )
+    with pytest.raises(ValueError, match=r'out_indices=\(2, 3, 5\)'):
+        MMSEG_MODELS.build(cfg)
+    with pytest.raises(ValueError, match='mode must be'):
+        MMSEG_MODELS.build(tiny_model_cfg())(
+            torch.zeros(1, 3, 16, 16), mode='predict')
