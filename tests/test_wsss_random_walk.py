@@ -81,6 +81,19 @@ def test_walk_without_classes_is_background():
 
 
 def test_walk_peak_bytes():
+    """The walk allocates one (N, N) matrix beside the model's: two in
+    all, as walk_peak_bytes says."""
+    from mmrn38.utils.memory_tracker import TensorMemoryTracker
+
     # 500x500: N = 63 * 63, two float32 (N, N) matrices
     assert walk_peak_bytes(500, 500) == 2 * 3969**2 * 4
     assert padded_size(500, 375) == (504, 376)
+    h, w = 150, 200
+    n = (152 // 8) * (200 // 8)
+    keys, scores = score_stack({}, (h, w), 16)
+    aff = random_affinity(np.random.default_rng(0), n)
+    with TensorMemoryTracker() as tracker:
+        walk(torch.from_numpy(scores), aff, 8, 8)
+    matrix = n * n * 4
+    assert matrix <= tracker.peak <= matrix + 4 * h * w * 4
+    assert walk_peak_bytes(h, w) == 2 * matrix

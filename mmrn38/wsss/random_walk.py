@@ -27,10 +27,11 @@ dict scores 0 everywhere while the background scores above 0 in the image,
 so the labels are the same, for fewer products.
 
 Memory: ``T`` is ``N ** 2`` float32, e.g. 63 MB for a 500x500 image
-(``N = 63 * 63 = 3969``). The matrix is raised and normalised in place, and
-each squaring frees the previous power, so the walk holds two such matrices
-at once (:func:`walk_peak_bytes`), beside what the model needs to build its
-matrix. PSA's script kept ``aff``, ``aff ** beta`` and two powers of ``T``.
+(``N = 63 * 63 = 3969``). The model's matrix is raised and normalised in
+place and the squarings alternate between it and one more buffer, so the
+walk holds two such matrices (:func:`walk_peak_bytes`, 126 MB at 500x500)
+beside what the model needs to build its matrix. PSA's script held
+``aff``, ``aff ** beta`` and two powers of ``T``, four.
 
 Files (``--out-rw``): ``<name>.png``, labels 0-20 in the VOC palette (PSA:
 the same labels, a greyscale PNG). ``--out-rw-npy``: ``<name>.npy``,
@@ -65,9 +66,10 @@ def padded_size(h: int, w: int) -> Tuple[int, int]:
 
 def walk_peak_bytes(h: int, w: int) -> int:
     """Bytes of the two ``(N, N)`` float32 matrices that :func:`walk`
-    holds at once for an ``(h, w)`` image, ``N = ceil(h / 8) *
-    ceil(w / 8)`` (500x500: 126 MB)."""
-    n = (padded_size(h, w)[0] // STRIDE) * (padded_size(h, w)[1] // STRIDE)
+    holds for an ``(h, w)`` image, the model's affinities included, ``N =
+    ceil(h / 8) * ceil(w / 8)`` (500x500: 126 MB)."""
+    h8, w8 = padded_size(h, w)
+    n = (h8 // STRIDE) * (w8 // STRIDE)
     return 2 * n * n * 4
 
 
@@ -99,7 +101,8 @@ def transition_matrix(aff: torch.Tensor, beta: float,
 
     Args:
         aff: ``(N, N)`` affinities, overwritten (raised and normalised in
-            place).
+            place, then a buffer of the squarings: with the one matrix
+            this allocates, two in all).
         beta: Power of the affinities.
         logt: Squarings of the transition matrix.
 
@@ -108,8 +111,10 @@ def transition_matrix(aff: torch.Tensor, beta: float,
     """
     trans = aff.pow_(beta)
     trans.div_(trans.sum(dim=0, keepdim=True))
-    for _ in range(logt):
-        trans = trans @ trans
+    spare = torch.empty_like(trans) if logt else None
+    for _ in range(logt):  # two buffers in turn: no third matrix
+        torch.matmul(trans, trans, out=spare)
+        trans, spare = spare, trans
     return trans
 
 
