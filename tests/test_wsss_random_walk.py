@@ -97,3 +97,80 @@ def test_walk_peak_bytes():
     matrix = n * n * 4
     assert matrix <= tracker.peak <= matrix + 4 * h * w * 4
     assert walk_peak_bytes(h, w) == 2 * matrix
+
+
+# --------------------------------------------------------------------------
+# fixtures: VOC-layout images of odd sizes (no masks) and their CAM dicts
+# --------------------------------------------------------------------------
+@pytest.fixture(scope='module')
+def voc_root(tmp_path_factory):
+    """``VOC2012`` with the IMAGES (split ``odd``) and no masks: the walk
+    needs only the images."""
+    root = tmp_path_factory.mktemp('rw') / 'VOC2012'
+    rng = np.random.default_rng(0)
+    for folder in ('JPEGImages', 'ImageSets/Segmentation'):
+        os.makedirs(root / folder)
+    for name, (size, classes) in IMAGES.items():
+        img, _ = render_scene(rng, size, classes, max_objects=3)
+        Image.fromarray(img).save(root / 'JPEGImages' / f'{name}.jpg')
+    (root / 'ImageSets/Segmentation/odd.txt').write_text(
+        ''.join(f'{n}\n' for n in IMAGES))
+    return str(root)
+
+
+@pytest.fixture(scope='module')
+def cam_dir(tmp_path_factory):
+    """PSA-format CAM dicts of the IMAGES."""
+    folder = tmp_path_factory.mktemp('cams')
+    rng = np.random.default_rng(1)
+    for name, (size, classes) in IMAGES.items():
+        np.save(folder / f'{name}.npy', smooth_cams(rng, size, classes))
+    return str(folder)
+
+
+def run_bad(capsys, *args):
+    """tools/wsss/random_walk.py's main with ``args``: its one error
+    line (the last of stderr; a first import may warn above it)."""
+    from rn38_testing import load_tool
+    assert load_tool('wsss/random_walk.py').main(list(map(str, args))) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert sum('error' in line for line in lines) == 1
+    return lines[-1]
+
+
+def test_random_walk_bad_input(voc_root, cam_dir, tmp_path, capsys):
+    """Checked before the model is built and anything is written."""
+    out = tmp_path / 'rw'
+    common = ['config.py', 'missing.pth', '--data-root', voc_root,
+              '--out-rw', out]
+    assert run_bad(capsys, *common, '--split', 'nope', '--cam-dir',
+                   cam_dir).startswith('random_walk: error: no split list')
+    assert run_bad(capsys, *common, '--split', 'odd', '--cam-dir',
+                   tmp_path) == (f'random_walk: error: 3 of the 3 images of '
+                                 f'odd have no CAM file in {tmp_path} (e.g. '
+                                 f'2007_000001.npy)')
+    assert run_bad(capsys, 'c.py', 'k.pth', '--data-root', voc_root,
+                   '--split', 'odd', '--cam-dir', cam_dir) == (
+                       'random_walk: error: nothing to write: give --out-rw '
+                       'and/or --out-rw-npy')
+    assert 'logt at least 0' in run_bad(
+        capsys, *common, '--split', 'odd', '--cam-dir', cam_dir, '--logt',
+        '-1')
+    # a map of another size, a class beyond the labels, not a dict
+    bad = tmp_path / 'bad'
+    bad.mkdir()
+    for name in IMAGES:
+        os.link(osp.join(cam_dir, f'{name}.npy'), bad / f'{name}.npy')
+    last = bad / '2007_000003.npy'
+    os.remove(last)
+    np.save(last, {0: np.zeros((81, 72), np.float32)})
+    assert run_bad(capsys, *common, '--split', 'odd', '--cam-dir',
+                   bad).endswith('2007_000003.npy: maps of (81, 72) for an '
+                                 'image of (81, 73)')
+    np.save(last, {20: np.zeros((81, 73), np.float32)})
+    assert run_bad(capsys, *common, '--split', 'odd', '--cam-dir',
+                   bad).endswith('class index 20 does not fit 21 labels')
+    np.save(last, np.zeros(3))
+    assert 'not a CAM dict' in run_bad(capsys, *common, '--split', 'odd',
+                                       '--cam-dir', bad)
+    assert not out.exists()

@@ -68,11 +68,11 @@ def voc_split(data_root: str, split: str,
     samples, no_image, no_mask = [], [], []
     for name in names:
         img_path = osp.join(data_root, 'JPEGImages', f'{name}.jpg')
-        masks = [
+        mask_paths = [
             osp.join(data_root, folder, f'{name}.png')
             for folder in MASK_FOLDERS
         ]
-        mask_path = next((m for m in masks if osp.isfile(m)), None)
+        mask_path = next((m for m in mask_paths if osp.isfile(m)), None)
         if not osp.isfile(img_path):
             no_image.append(name)
         if mask_path is None and masks:
