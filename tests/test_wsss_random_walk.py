@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from psa_aff import psa_random_walk
+from psa_aff import psa_normalize, psa_random_aff_net, psa_random_walk
+from rn38_testing import load_tool, write_config
 
 from mmrn38.synthetic import render_scene
 from mmrn38.wsss.random_walk import (padded_size, score_stack, walk,
@@ -18,6 +19,7 @@ from mmrn38.wsss.random_walk import (padded_size, score_stack, walk,
 
 # odd sizes (H, W) and the classes (1..20) drawn in them; AffinityNet's
 # pairs of radius 5 need feature maps of at least 5 x 9 (H, W >= 33, 65)
+WIDTH = 1 / 16
 IMAGES = {
     '2007_000001': ((75, 83), (3, 15)),
     '2007_000002': ((67, 97), (7, )),
@@ -131,7 +133,6 @@ def cam_dir(tmp_path_factory):
 def run_bad(capsys, *args):
     """tools/wsss/random_walk.py's main with ``args``: its one error
     line (the last of stderr; a first import may warn above it)."""
-    from rn38_testing import load_tool
     assert load_tool('wsss/random_walk.py').main(list(map(str, args))) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert sum('error' in line for line in lines) == 1
@@ -173,4 +174,83 @@ def test_random_walk_bad_input(voc_root, cam_dir, tmp_path, capsys):
     np.save(last, np.zeros(3))
     assert 'not a CAM dict' in run_bad(capsys, *common, '--split', 'odd',
                                        '--cam-dir', bad)
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------
+# tools/wsss/random_walk.py against PSA's resnet38_aff + infer_aff.py
+# --------------------------------------------------------------------------
+@pytest.fixture(scope='module')
+def tiny_config(tmp_path_factory):
+    """configs/wsss/rn38_voc_aff.py at width 1/16 (the head's outputs as
+    PSA's), no pretrained weights."""
+    path = tmp_path_factory.mktemp('cfg') / 'tiny_aff.py'
+    return write_config(
+        path, 'wsss/rn38_voc_aff.py', f'''
+        model = dict(
+            backbone=dict(width={WIDTH}, init_cfg=None),
+            head=dict(in_channels=(32, 64, 256)))
+        ''')
+
+
+@pytest.fixture(scope='module')
+def psa_checkpoint(tmp_path_factory):
+    """A file as PSA's train_aff.py saves it (res38_aff.pth: the state
+    dict of resnet38_aff.Net), converted by
+    tools/model_converters/rn38_to_mm.py without options."""
+    folder = tmp_path_factory.mktemp('psa')
+    net = psa_random_aff_net(WIDTH)
+    src, dst = str(folder / 'res38_aff.pth'), str(folder / 'rn38_aff.pth')
+    torch.save(net.state_dict(), src)
+    assert load_tool('model_converters/rn38_to_mm.py').main([src, dst]) == 0
+    return net, dst
+
+
+def test_random_walk_matches_psa(psa_checkpoint, tiny_config, voc_root,
+                                 cam_dir, tmp_path, device):
+    """The same random weights through a PSA-format res38_aff.pth and the
+    converter: the same labels on >= 99.9 % of the pixels."""
+    net, dst = psa_checkpoint
+    out_rw, out_npy = tmp_path / 'rw', tmp_path / 'rw_npy'
+    assert load_tool('wsss/random_walk.py').main([
+        tiny_config, dst, '--data-root', voc_root, '--split', 'odd',
+        '--cam-dir', cam_dir, '--out-rw', str(out_rw), '--out-rw-npy',
+        str(out_npy), '--device', str(device)
+    ]) == 0
+    agree = total = 0
+    for name, ((h, w), classes) in IMAGES.items():
+        with Image.open(osp.join(voc_root, 'JPEGImages',
+                                 f'{name}.jpg')) as jpg:
+            image = np.asarray(jpg.convert('RGB'))
+        cams = np.load(osp.join(cam_dir, f'{name}.npy'),
+                       allow_pickle=True).item()
+        expected = psa_random_walk(lambda x: net(x, True),
+                                   psa_normalize(image), cams)
+        with Image.open(out_rw / f'{name}.png') as png:
+            assert png.mode == 'P' and png.size == (w, h)
+            labels = np.asarray(png)
+        agree += (labels == expected).sum()
+        total += labels.size
+        walked = np.load(out_npy / f'{name}.npy', allow_pickle=True).item()
+        assert sorted(walked) == [0] + sorted(classes)
+        assert all(m.shape == (h, w) and m.dtype == np.float32
+                   for m in walked.values())
+        stack = np.stack([walked[k] for k in sorted(walked)])
+        assert np.array_equal(
+            np.asarray(sorted(walked))[stack.argmax(0)], labels)
+    assert agree / total >= 0.999, agree / total
+
+
+def test_random_walk_checkpoint_must_fit(psa_checkpoint, voc_root, cam_dir,
+                                         tmp_path, capsys):
+    _, dst = psa_checkpoint
+    other = write_config(
+        tmp_path / 'wide.py', 'wsss/rn38_voc_aff.py', '''
+        model = dict(backbone=dict(width=1 / 8, init_cfg=None),
+                     head=dict(in_channels=(64, 128, 512)))
+        ''')
+    out = tmp_path / 'rw'
+    assert 'does not fit' in run_bad(
+        capsys, other, dst, '--data-root', voc_root, '--split', 'odd',
+        '--cam-dir', cam_dir, '--out-rw', out)
     assert not out.exists()
