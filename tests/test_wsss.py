@@ -2,6 +2,7 @@
 procedure against a plain-PyTorch transcription of PSA's code, the
 PSA-format checkpoint import, the config through tools/train.py, and the
 CAM evaluation. Networks are width 1/16, images a few dozen pixels."""
+import copy
 import os
 import os.path as osp
 
@@ -187,8 +188,8 @@ def test_psa_dropout_layout():
 
 def test_cam_head_is_psa_classifier(tiny_config):
     """Loss = F.multilabel_soft_margin_loss, CAMs = relu(conv(x, fc8)),
-    Xavier-uniform init; PSA's frozen parts and lr groups, with correct
-    momentum."""
+    Xavier-uniform init; PSA's frozen parts and lr groups, with the
+    momentum PSA ran (5e-4)."""
     from mmpretrain.structures import DataSample
     from mmpretrain.utils import register_all_modules
     register_all_modules(init_default_scope=False)
@@ -234,9 +235,115 @@ def test_cam_head_is_psa_classifier(tiny_config):
             if p.requires_grad:
                 lrs[p] = (group['lr'], group['weight_decay'],
                           group['momentum'])
-    assert lrs[head.fc.weight] == (1.0, 5e-4, 0.9)
-    assert lrs[backbone.level7[0].conv3.weight] == (0.1, 5e-4, 0.9)
+    assert lrs[head.fc.weight] == (1.0, 5e-4, 5e-4)
+    assert lrs[backbone.level7[0].conv3.weight] == (0.1, 5e-4, 5e-4)
     assert len(lrs) == sum(p.requires_grad for p in model.parameters())
+
+
+class PSAPolyOptimizer(torch.optim.SGD):
+    """PSA's ``tool/torchutils.py`` PolyOptimizer, transcribed: its
+    ``weight_decay`` goes where SGD takes ``momentum``."""
+
+    def __init__(self, params, lr, weight_decay, max_step, momentum=0.9):
+        super().__init__(params, lr, weight_decay)
+        self.global_step = 0
+        self.max_step = max_step
+        self.power = momentum
+        self.initial_lr = [group['lr'] for group in self.param_groups]
+
+    def step(self, closure=None):
+        if self.global_step < self.max_step:
+            mult = (1 - self.global_step / self.max_step)**self.power
+            for group, lr in zip(self.param_groups, self.initial_lr):
+                group['lr'] = lr * mult
+        super().step(closure)
+        self.global_step += 1
+
+
+def psa_parameter_groups(model, new_layers):
+    """PSA's ``get_parameter_groups``: trainable conv weights / biases of
+    the pretrained layers, then of the new ones."""
+    groups = ([], [], [], [])
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            new = 2 if m in new_layers else 0
+            if m.weight.requires_grad:
+                groups[new].append(m.weight)
+            if m.bias is not None and m.bias.requires_grad:
+                groups[new + 1].append(m.bias)
+    return groups
+
+
+def psa_schedule_steps(cfg, optimizer, epoch_length):
+    """The config's poly scheduler as the Runner builds it, on
+    ``optimizer``, for ``epoch_length`` iterations an epoch."""
+    from mmengine.optim.scheduler import PolyLR
+    sched = copy.deepcopy(cfg.param_scheduler)
+    assert sched.pop('type') == 'PolyLR'
+    assert sched.pop('convert_to_iter_based') and sched.pop('by_epoch')
+    return PolyLR.build_iter_from_epoch(
+        optimizer, epoch_length=epoch_length, **sched)
+
+
+@pytest.mark.parametrize('config', ['rn38_voc_cls.py'])
+def test_psa_optimiser_as_psa_ran(config, tmp_path):
+    """The shipped PSA configs' optimiser (configs/_base_/schedules/
+    psa_sgd_poly.py) takes the steps of PSA's PolyOptimizer (train_cls.py's
+    four groups, momentum 5e-4) with varying gradients; its poly lr ends at
+    the config's last epoch and differs from PSA's by < 2.6e-4 of the base
+    lr over PSA's 15 x 661 iterations (mmengine's PolyLR reaches 0 at the
+    last iteration T - 1, PSA's at T)."""
+    from mmpretrain.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    path = write_config(
+        tmp_path / config, f'wsss/{config}', '''
+        model = dict(backbone=dict(width=1 / 16, init_cfg=None),
+                     head=dict(in_channels=256))
+        ''')
+    cfg = Config.fromfile(path)
+    epochs = cfg.train_cfg.max_epochs
+    assert cfg.param_scheduler.end == epochs
+    torch.manual_seed(0)
+    ours = build_pretrain(cfg.model).train()
+    psa = copy.deepcopy(ours)
+    wrapper = build_optim_wrapper(ours, cfg.optim_wrapper)
+    scheduler = psa_schedule_steps(cfg, wrapper.optimizer, epoch_length=2)
+    steps = 2 * epochs - 1  # the last, at lr 0 here, is left out
+    lr, wd = 0.1, 5e-4  # train_cls.py's
+    groups = psa_parameter_groups(psa, [psa.head.fc])
+    optimizer = PSAPolyOptimizer([
+        dict(params=groups[0], lr=lr, weight_decay=wd),
+        dict(params=groups[1], lr=2 * lr, weight_decay=0),
+        dict(params=groups[2], lr=10 * lr, weight_decay=wd),
+        dict(params=groups[3], lr=20 * lr, weight_decay=0),
+    ], lr=lr, weight_decay=wd, max_step=steps)
+    trained = [(name, p) for name, p in ours.named_parameters()
+               if p.requires_grad]
+    assert len(trained) == sum(map(len, groups))
+    theirs = dict(psa.named_parameters())
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        for name, p in trained:
+            p.grad = torch.randn(p.shape, generator=gen)
+            theirs[name].grad = p.grad.clone()
+        wrapper.step()
+        scheduler.step()
+        optimizer.step()
+    for name, p in trained:
+        torch.testing.assert_close(p, theirs[name], rtol=1e-5, atol=1e-6)
+    scheduler.step()
+    assert wrapper.get_lr()['lr'][0] == 0
+
+    # the poly factor over PSA's run on train_aug (10,582 // 16 an epoch)
+    one = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.)
+    scheduler = psa_schedule_steps(cfg, one, epoch_length=661)
+    max_step = 661 * epochs
+    worst = 0.
+    for step in range(max_step):
+        psa_lr = (1 - step / max_step)**0.9
+        worst = max(worst, abs(one.param_groups[0]['lr'] - psa_lr))
+        scheduler.step()
+    assert 1e-4 < worst < 2.6e-4
 
 
 # --------------------------------------------------------------------------

@@ -9,7 +9,8 @@ Two source kinds are read:
   layout, see :mod:`.mxnet_ndarray`);
 * PyTorch files of the PSA port (``resnet38d``), names
   ``b4_3.conv_branch2a.weight``, ``bn7.running_var`` ..., optionally with
-  PSA's classifier ``fc8.weight`` (a bias-free 1x1 conv), loaded with
+  PSA's classifier ``fc8.weight`` (a bias-free 1x1 conv) or PSA's
+  AffinityNet head (``f8_3`` ... ``f9``), loaded with
   ``torch.load(weights_only=True)``.
 
 Every source array must land on one key of the mmrn38 model built for the
@@ -31,6 +32,8 @@ task          model                         keys
                                             (``linear{K}`` / ``fc8``)
 ``cam``       mmpretrain ``ImageClassifier`` ``backbone.*``, ``head.fc.
               with PSA's ``CAMHead``        weight`` (``fc8``, 1x1 conv)
+``aff``       PSA's ``AffinityNet``         ``backbone.*``, ``head.f8_3``,
+              (``resnet38_aff``)            ``f8_4``, ``f8_5``, ``f9``
 ``backbone``  a ``ResNet38`` backbone       ``backbone.*`` (load with
                                             ``prefix='backbone.'``)
 ============  ============================  ===============================
@@ -106,16 +109,17 @@ def _resolve_task(src: str, task: str, head: Optional[HeadSpec],
     head found in the file."""
     if task == 'auto':
         task = head.task if head else 'backbone'
-    elif task in ('cls', 'cam', 'seg') and (head is None or task not in (
+    elif task != 'backbone' and (head is None or task not in (
             head.task, 'cls' if head.task == 'cam' else head.task)):
         found = f'a {head.task} head ({", ".join(head.names)})' if head \
             else 'no head'
         raise ConversionError(f'{src}: has {found}, not a {task} head; use '
                               f'--task backbone to keep only the backbone')
     if num_classes is not None:
-        if task == 'backbone':
+        if task in ('backbone', 'aff'):
             raise ConversionError(f'{src}: num_classes {num_classes} given '
-                                  f'but the {task} checkpoint has no head')
+                                  f'but the {task} checkpoint has no '
+                                  f'classifier')
         if num_classes != head.num_classes:
             raise ConversionError(f'{src}: the head has {head.num_classes} '
                                   f'classes, not {num_classes}')
@@ -135,7 +139,8 @@ def convert_rn38_weights(
         src (str): An MXNet ``.params`` file of the original release or a
             PyTorch file of the PSA port.
         task (str): ``'auto'`` (from the head in the file), ``'cls'``,
-            ``'cam'`` (PSA's ``fc8``), ``'seg'`` or ``'backbone'`` (keep the
+            ``'cam'`` (PSA's ``fc8``), ``'seg'``, ``'aff'`` (PSA's
+            AffinityNet, ``f9``) or ``'backbone'`` (keep the
             backbone, drop everything else and report it).
         num_classes (int, optional): Expected number of classes; a head of
             another size is an error.
@@ -228,7 +233,8 @@ def convert_rn38_weights(
         arch=arch,
         out_stride=out_stride,
         width=width,
-        num_classes=head.num_classes if task != 'backbone' else None,
+        num_classes=head.num_classes if task not in ('backbone',
+                                                     'aff') else None,
         model=cfg,
         dropped=dropped)
     return Conversion(

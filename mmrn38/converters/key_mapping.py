@@ -30,7 +30,9 @@ class HeadSpec(NamedTuple):
 
     ``task`` is ``'cls'`` (global pooling + linear), ``'cam'`` (PSA's
     ``fc8``: global pooling + bias-free 1x1 conv, the CAM classifier; it
-    converts to ``'cls'`` too) or ``'seg'`` (WiderHead);
+    converts to ``'cls'`` too), ``'seg'`` (WiderHead) or ``'aff'`` (PSA's
+    AffinityNet head ``f8_3``, ``f8_4``, ``f8_5``, ``f9``; ``num_classes``
+    0, ``tap_channels`` the outputs of the ``f8_*``);
     ``num_convs`` (1 or 2), ``channels`` (of ``conv6a``) and ``kernel_size``
     describe a WiderHead; ``names`` are the source names of the head.
     """
@@ -40,6 +42,7 @@ class HeadSpec(NamedTuple):
     num_convs: int = 0
     channels: int = 0
     kernel_size: int = 0
+    tap_channels: Tuple[int, ...] = ()
 
 
 def find_head(source: SourceWeights) -> Optional[HeadSpec]:
@@ -49,7 +52,9 @@ def find_head(source: SourceWeights) -> Optional[HeadSpec]:
     global average pooling); with a 4-D ``k x k`` weight it is the
     segmentation classifier, preceded by ``conv6a`` in the "2 conv" head.
     PSA: ``fc8`` (a bias-free 1x1 conv after global average pooling) is the
-    CAM classifier (``'cam'``).
+    CAM classifier (``'cam'``); ``f9`` (with ``f8_3``, ``f8_4``, ``f8_5``,
+    bias-free 1x1 convs) the affinity head of ``resnet38_aff``
+    (``'aff'``).
 
     Raises:
         ConversionError: Several classifiers, or one whose shape disagrees
@@ -57,6 +62,8 @@ def find_head(source: SourceWeights) -> Optional[HeadSpec]:
     """
     tensors = source.tensors
     if source.naming == 'psa':
+        if 'f9.weight' in tensors:
+            return _affinity_head(tensors)
         weight = tensors.get('fc8.weight')
         if weight is None:
             return None
@@ -106,6 +113,25 @@ def find_head(source: SourceWeights) -> Optional[HeadSpec]:
         kernel_size=weight.shape[2])
 
 
+_AFFINITY_CONVS = ('f8_3', 'f8_4', 'f8_5', 'f9')
+
+
+def _affinity_head(tensors) -> HeadSpec:
+    """The ``'aff'`` head of a PSA ``resnet38_aff`` file."""
+    names = tuple(f'{conv}.weight' for conv in _AFFINITY_CONVS)
+    for name in names:
+        weight = tensors.get(name)
+        if weight is None:
+            raise ConversionError(f'f9.weight but no {name}: not a PSA '
+                                  f'resnet38_aff file')
+        if weight.dim() != 4 or tuple(weight.shape[2:]) != (1, 1):
+            raise ConversionError(f'{name} has shape {tuple(weight.shape)}, '
+                                  f'expected a 1x1 conv (K, C, 1, 1)')
+    return HeadSpec(
+        'aff', 0, names,
+        tap_channels=tuple(tensors[n].shape[0] for n in names[:3]))
+
+
 def backbone_source_name(key: str, naming: str) -> Optional[str]:
     """Source name of a ``ResNet38`` state-dict key (None: MXNet has no
     ``num_batches_tracked``)."""
@@ -135,6 +161,8 @@ def backbone_source_name(key: str, naming: str) -> Optional[str]:
 def head_source_name(key: str, naming: str, head: HeadSpec) -> Optional[str]:
     """Source name of a head key."""
     suffix = key.rsplit('.', 1)[1]
+    if head.task == 'aff':
+        return key[len('head.'):]
     if key.startswith('decode_head.conv.'):
         return f'conv6a_{suffix}'
     if naming == 'psa':

@@ -10,11 +10,11 @@ from mmengine.registry import DefaultScope
 from mmseg.registry import MODELS as SEG_MODELS
 from torch import Tensor
 
-from ..models.backbones import ResNet38
+from ..models.backbones import ResNet38, scaled_channels
 from .key_mapping import HeadSpec, backbone_source_name, head_source_name
 from .sources import ConversionError, SourceWeights, short_list
 
-TASKS = ('auto', 'cls', 'cam', 'seg', 'backbone')
+TASKS = ('auto', 'cls', 'cam', 'seg', 'aff', 'backbone')
 ARCHS = tuple(sorted(ResNet38.arch_settings))
 OUT_STRIDES = tuple(sorted(ResNet38.stride_settings))
 SEG_HEAD_DILATION = 12  # both convs of the released "2 conv" classifier
@@ -40,6 +40,18 @@ def model_config(task: str,
     # the backbone's own out_channels, from a meta-device build (no memory)
     with torch.device('meta'):
         in_channels = ResNet38(arch=arch, width=width).out_channels[-1]
+    if task == 'aff':
+        # PSA's taps: levels 4 and 5 (512, 1024 channels) and 7 (bn7)
+        taps = (scaled_channels(512, width), scaled_channels(1024, width),
+                in_channels)
+        return dict(
+            type='AffinityNet',
+            backbone=dict(
+                backbone, out_indices=(2, 3, 5), dropout_layout='psa'),
+            head=dict(
+                type='AffinityHead',
+                in_channels=taps,
+                channels=head.tap_channels))
     if task == 'cam':
         return dict(
             type='ImageClassifier',
@@ -75,6 +87,13 @@ def expected_state(src: str, cfg: dict,
     """State dict (on the meta device, no memory) of the model ``cfg`` and
     the names of its learnable parameters; backbone keys get the
     ``backbone.`` prefix."""
+    if task == 'aff':
+        try:
+            import mmrn38.models.segmentors.affinity_net  # noqa: F401
+        except ImportError:
+            raise ConversionError(f'{src}: converting AffinityNet needs '
+                                  f'mmpretrain (mmrn38.wsss); --task '
+                                  f'backbone does not') from None
     if task in ('cls', 'cam'):
         try:
             from mmpretrain.registry import MODELS

@@ -4,10 +4,17 @@ Image-level Supervision", CVPR 2018) in mmpretrain.
 
 Importing it registers :class:`~mmrn38.models.heads.CAMHead` in mmpretrain's
 MODELS and :class:`~mmrn38.datasets.voc_seg_cls.VOCSegClsDataset` in its
-DATASETS (``custom_imports=dict(imports=['mmrn38', 'mmrn38.wsss'])``).
+DATASETS, and PSA's AffinityNet
+(:class:`~mmrn38.models.segmentors.affinity_net.AffinityNet`,
+:class:`~mmrn38.models.heads.AffinityHead`) in mmseg's MODELS
+(``custom_imports=dict(imports=['mmrn38', 'mmrn38.wsss'])``).
 """
 from mmrn38.datasets.voc_seg_cls import VOCSegClsDataset
-from mmrn38.models.heads import CAMHead
+from mmrn38.models.heads import AffinityHead, CAMHead
+from mmrn38.models.segmentors.affinity_net import AffinityNet
 from .data import WSSSDataError
 
-__all__ = ['CAMHead', 'VOCSegClsDataset', 'WSSSDataError']
+__all__ = [
+    'AffinityHead', 'AffinityNet', 'CAMHead', 'VOCSegClsDataset',
+    'WSSSDataError'
+]

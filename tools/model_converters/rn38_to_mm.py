@@ -14,6 +14,8 @@ atomically. Examples::
         res38_cls.pth checkpoints/rn38_psa_backbone.pth
     python tools/model_converters/rn38_to_mm.py \\
         res38_cls.pth checkpoints/rn38_psa_cls.pth   # for configs/wsss/
+    python tools/model_converters/rn38_to_mm.py \
+        res38_aff.pth checkpoints/rn38_psa_aff.pth   # AffinityNet
 """
 import argparse
 import os.path as osp
@@ -32,6 +34,8 @@ MODEL_OF_TASK = {
     'LinearClsHead',
     'cam': 'mmpretrain ImageClassifier: ResNet38 (PSA dropout layout) + '
     'CAMHead, as configs/wsss/rn38_voc_cls.py',
+    'aff': 'AffinityNet: ResNet38 (PSA dropout layout) + AffinityHead, as '
+    'configs/wsss/rn38_voc_aff.py',
     'backbone': 'ResNet38 backbone only',
 }
 
@@ -103,7 +107,7 @@ def summary(conversion, dst):
     generated_note = f'{len(conversion.generated)} generated ' \
         f'(num_batches_tracked = 0' + \
         (f'; zeros: {", ".join(generated)})' if generated else ')')
-    if meta['task'] in ('cls', 'cam'):
+    if meta['task'] in ('cls', 'cam', 'aff'):
         usage = f"load_from='{dst}'"
     else:
         usage = (f"init_cfg=dict(type='Pretrained', checkpoint='{dst}', "
@@ -141,7 +145,8 @@ def parse_args(argv=None):
         choices=TASKS,
         default='auto',
         help='auto: from the head in SRC (cls for linear1000, cam for PSA\'s '
-        'fc8, seg for conv6a/linear{K} convs, backbone if SRC has no head); '
+        'fc8, aff for PSA\'s AffinityNet f9, seg for conv6a/linear{K} convs, '
+        'backbone if SRC has no head); '
         'cls with an fc8 file: a LinearClsHead instead of the CAMHead; '
         'backbone: keep only the backbone, dropping (and listing) everything '
         'else')
