@@ -182,14 +182,14 @@ def test_random_walk_bad_input(voc_root, cam_dir, tmp_path, capsys):
 # --------------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def tiny_config(tmp_path_factory):
-    """configs/wsss/rn38_voc_aff.py at width 1/16 (the head's outputs as
-    PSA's), no pretrained weights."""
+    """configs/wsss/rn38_voc_aff.py at width 1/16 (head included), no
+    pretrained weights."""
     path = tmp_path_factory.mktemp('cfg') / 'tiny_aff.py'
     return write_config(
         path, 'wsss/rn38_voc_aff.py', f'''
         model = dict(
             backbone=dict(width={WIDTH}, init_cfg=None),
-            head=dict(in_channels=(32, 64, 256)))
+            head=dict(in_channels=(32, 64, 256), channels=(4, 8, 16)))
         ''')
 
 
@@ -247,7 +247,8 @@ def test_random_walk_checkpoint_must_fit(psa_checkpoint, voc_root, cam_dir,
     other = write_config(
         tmp_path / 'wide.py', 'wsss/rn38_voc_aff.py', '''
         model = dict(backbone=dict(width=1 / 8, init_cfg=None),
-                     head=dict(in_channels=(64, 128, 512)))
+                     head=dict(in_channels=(64, 128, 512),
+                               channels=(8, 16, 32)))
         ''')
     out = tmp_path / 'rw'
     assert 'does not fit' in run_bad(

@@ -1,86 +1,88 @@
 """PSA's AffinityNet and random walk, transcribed in plain PyTorch / numpy
 from jiwoon-ahn/psa (network/resnet38_aff.py, tool/pyutils.py
 get_indices_of_pairs, infer_aff.py) as the tests' reference: PSA's
-arithmetic and module names, on CPU, channels of the backbone times
-``width`` (resnet38d is mmrn38's plain port with PSA's dropout layout and BN
-eps; its arithmetic uses nothing of mmrn38)."""
+arithmetic and module names, on CPU, every channel count times ``width``
+(resnet38d is mmrn38's plain port with PSA's dropout layout and BN eps; its
+arithmetic uses nothing of mmrn38)."""
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from mmrn38.benchmark.plain_port import PlainResNet38
+from mmrn38.models.backbones import scaled_channels
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def get_indices_of_pairs(radius, size):
-    """PSA's pairs within ``radius`` of a ``size = (h, w)`` grid: the
-    ``from`` indices ``(P, )`` and the ``to`` indices ``(D * P, )``, one
-    block of ``P`` per displacement ``(dy, dx)`` (``dy >= 0``)."""
-    search_dist = [(0, x) for x in range(1, radius)]
+def psa_search_dist(radius):
+    """PSA's displacements ``(dy, dx)`` of the pairs within ``radius``."""
+    dist = [(0, x) for x in range(1, radius)]
     for y in range(1, radius):
         for x in range(-radius + 1, radius):
             if x * x + y * y < radius * radius:
-                search_dist.append((y, x))
-    radius_floor = radius - 1
-    full_indices = np.reshape(
-        np.arange(0, size[0] * size[1], dtype=np.int64), size)
-    cropped_height = size[0] - radius_floor
-    cropped_width = size[1] - 2 * radius_floor
-    indices_from = np.reshape(
-        full_indices[:-radius_floor, radius_floor:-radius_floor], [-1])
-    indices_to = [
-        np.reshape(
-            full_indices[dy:dy + cropped_height,
-                         radius_floor + dx:radius_floor + dx +
-                         cropped_width], [-1]) for dy, dx in search_dist
+                dist.append((y, x))
+    return dist
+
+
+def psa_indices_of_pairs(radius, size):
+    """PSA's ``get_indices_of_pairs`` on a ``size = (h, w)`` grid: the
+    ``from`` indices ``(P, )`` and the ``to`` indices ``(D * P, )``, one
+    block of ``P`` per displacement."""
+    full = np.reshape(np.arange(0, size[0] * size[1], dtype=np.int64), size)
+    rf = radius - 1
+    ch, cw = size[0] - rf, size[1] - 2 * rf
+    ind_from = np.reshape(full[:-rf, rf:-rf], [-1])
+    ind_to = [
+        np.reshape(full[dy:dy + ch, rf + dx:rf + dx + cw], [-1])
+        for dy, dx in psa_search_dist(radius)
     ]
-    return indices_from, np.concatenate(indices_to, axis=0)
+    return ind_from, np.concatenate(ind_to, axis=0)
 
 
 class PSAAffNet(PlainResNet38):
     """PSA's ``resnet38_aff.Net``: resnet38d's ``conv4`` / ``conv5`` /
     ``conv6`` (the BN-ReLU inputs of ``b5`` and ``b6``, ReLU(bn7)) through
-    bias-free 1x1 convs ``f8_3``, ``f8_4``, ``f8_5`` and ``f9`` with ELUs.
+    bias-free 1x1 convs ``f8_3``, ``f8_4``, ``f8_5`` and ``f9`` with ELUs,
+    every channel count times ``width``."""
 
-    Args:
-        width (float): Multiplier of the backbone's channels.
-        channels (tuple[int]): Outputs of ``f8_3``, ``f8_4``, ``f8_5``
-            (PSA: 64, 128, 256; ``f9`` maps their sum to itself).
-    """
-
-    def __init__(self, width=1.0, channels=(64, 128, 256)):
+    def __init__(self, width=1.0):
         super().__init__(width=width, dropout_layout='psa', eps=1e-5)
-        taps = (self.b5.bn_branch2a.num_features,
-                self.b6.bn_branch2a.num_features, self.out_channels)
-        self.f8_3, self.f8_4, self.f8_5 = (
-            nn.Conv2d(cin, cout, 1, bias=False)
-            for cin, cout in zip(taps, channels))
-        self.f9 = nn.Conv2d(sum(channels), sum(channels), 1, bias=False)
+
+        def c(n):
+            return scaled_channels(n, width)
+
+        self.f8_3 = nn.Conv2d(c(512), c(64), 1, bias=False)
+        self.f8_4 = nn.Conv2d(c(1024), c(128), 1, bias=False)
+        self.f8_5 = nn.Conv2d(c(4096), c(256), 1, bias=False)
+        self.f9 = nn.Conv2d(c(448), c(448), 1, bias=False)
 
     def forward_as_dict(self, x):
         x = self.conv1a(x)
         taps = {}
         for name in self.blocks:
             block = getattr(self, name)
-            if name in ('b5', 'b6'):
-                taps[name] = F.relu(block.bn_branch2a(x))
+            if name in ('b5', 'b6'):  # ResBlock(get_x_bn_relu=True)
+                taps['conv4' if name == 'b5' else 'conv5'] = F.relu(
+                    block.bn_branch2a(x))
             x = block(x)
-        return dict(conv4=taps['b5'], conv5=taps['b6'],
-                    conv6=F.relu(self.bn7(x)))
+        taps['conv6'] = F.relu(self.bn7(x))
+        return taps
 
-    def forward(self, x, to_dense=False):
-        """PSA's forward for one image: ``(1, 3, H, W)`` -> affinities
-        ``(1, D, P)`` of the pairs, or with ``to_dense`` the ``(N, N)``
-        matrix (``N = H * W / 64``)."""
+    def features(self, x):
         d = self.forward_as_dict(x)
         f8_3 = F.elu(self.f8_3(d['conv4']))
         f8_4 = F.elu(self.f8_4(d['conv5']))
         f8_5 = F.elu(self.f8_5(d['conv6']))
-        x = F.elu(self.f9(torch.cat([f8_3, f8_4, f8_5], dim=1)))
-        ind_from, ind_to = get_indices_of_pairs(5, (x.size(2), x.size(3)))
+        return F.elu(self.f9(torch.cat([f8_3, f8_4, f8_5], dim=1)))
+
+    def forward(self, x, to_dense=False):
+        """PSA's forward: ``(B, 3, H, W)`` -> affinities ``(B, D, P)`` of
+        the pairs, or with ``to_dense`` (one image) the ``(N, N)`` matrix
+        (``N = H * W / 64``)."""
+        x = self.features(x)
+        ind_from, ind_to = psa_indices_of_pairs(5, (x.size(2), x.size(3)))
         ind_from = torch.from_numpy(ind_from)
         ind_to = torch.from_numpy(ind_to)
         x = x.view(x.size(0), x.size(1), -1)
@@ -97,17 +99,19 @@ class PSAAffNet(PlainResNet38):
         indices = torch.stack([ind_from_exp, ind_to])
         indices_tp = torch.stack([ind_to, ind_from_exp])
         area = x.size(2)
-        indices_id = torch.stack([torch.arange(0, area).long()] * 2)
+        indices_id = torch.stack(
+            [torch.arange(0, area).long(),
+             torch.arange(0, area).long()])
         return torch.sparse_coo_tensor(
             torch.cat([indices, indices_id, indices_tp], dim=1),
             torch.cat([aff, torch.ones([area]), aff]),
             (area, area)).to_dense()
 
 
-def psa_random_aff_net(width, channels=(64, 128, 256), seed=0):
+def psa_random_aff_net(width, seed=0):
     """A PSAAffNet with random weights and BN statistics, in eval mode."""
     gen = torch.Generator().manual_seed(seed)
-    net = PSAAffNet(width, channels)
+    net = PSAAffNet(width)
     for m in net.modules():
         if isinstance(m, nn.Conv2d):
             fan_in = m.weight[0].numel()
