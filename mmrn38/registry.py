@@ -3,8 +3,8 @@
 mmrn38 has no registries of its own: its modules go into the libraries'
 ones, so that mmseg's and mmpretrain's configs build them by name.
 
-- mmseg's ``MODELS`` (backbone, decode head, loss, segmentors) and
-  ``TRANSFORMS``;
+- mmseg's ``MODELS`` (backbone, decode head, loss, segmentors),
+  ``TRANSFORMS`` and ``DATASETS``;
 - mmpretrain's ``MODELS`` (backbone, CAM head), ``TRANSFORMS`` and
   ``DATASETS``, where mmpretrain is installed (it is optional: without it
   these names are None and :func:`register` leaves them out);
@@ -14,6 +14,7 @@ ones, so that mmseg's and mmpretrain's configs build them by name.
 from typing import Callable, Optional, Type
 
 from mmengine.registry import HOOKS, MODEL_WRAPPERS, OPTIM_WRAPPERS, Registry
+from mmseg.registry import DATASETS as MMSEG_DATASETS
 from mmseg.registry import MODELS as MMSEG_MODELS
 from mmseg.registry import TRANSFORMS as MMSEG_TRANSFORMS
 
@@ -25,8 +26,8 @@ except ImportError:  # mmseg-only environment
     MMPRETRAIN_DATASETS = MMPRETRAIN_MODELS = MMPRETRAIN_TRANSFORMS = None
 
 __all__ = [
-    'HOOKS', 'MODEL_WRAPPERS', 'OPTIM_WRAPPERS', 'MMSEG_MODELS',
-    'MMSEG_TRANSFORMS', 'MMPRETRAIN_DATASETS', 'MMPRETRAIN_MODELS',
+    'HOOKS', 'MODEL_WRAPPERS', 'OPTIM_WRAPPERS', 'MMSEG_DATASETS',
+    'MMSEG_MODELS', 'MMSEG_TRANSFORMS', 'MMPRETRAIN_DATASETS', 'MMPRETRAIN_MODELS',
     'MMPRETRAIN_TRANSFORMS', 'register'
 ]
 

@@ -1,7 +1,9 @@
 """PSA's AffinityNet (configs/wsss/rn38_voc_aff.py, AffinityNet,
 AffinityHead) against a plain transcription of PSA's resnet38_aff,
 train_aff.py and ExtractAffinityLabelInRadius."""
+import os
 import os.path as osp
+import re
 
 import numpy as np
 import pytest
@@ -17,8 +19,8 @@ import mmrn38.wsss  # noqa: F401
 from mmrn38.benchmark.plain_port import PlainResNet38
 from mmrn38.converters.key_mapping import backbone_source_name
 from mmrn38.models.backbones import scaled_channels
-from mmrn38.registry import MMSEG_MODELS
-from rn38_testing import REPO, load_tool
+from mmrn38.registry import MMSEG_MODELS, MMSEG_TRANSFORMS
+from rn38_testing import REPO, load_tool, run_tool_here, write_config
 
 AFF_CONFIG = osp.join(REPO, 'configs', 'wsss', 'rn38_voc_aff.py')
 WIDTH = 1 / 16
@@ -110,7 +112,7 @@ class PSAAffNet(PlainResNet38):
         return torch.sparse_coo_tensor(
             torch.cat([indices, indices_id, indices_tp], dim=1),
             torch.cat([aff, torch.ones([area]), aff]),
-            (area, area)).to_dense()
+            (area, area), check_invariants=True).to_dense()
 
 
 def psa_affinity_labels(label, cropsize, radius=5):
@@ -296,3 +298,198 @@ def test_affinity_loss_and_gradient_equal_psa(psa_aff):
         if not n.startswith(('conv1a', 'b2.', 'b2_', 'bn7'))
         and '.bn_' not in n
     }
+
+
+# --------------------------------------------------------------------------
+# labels: LoadCRFScores + AffinityLabelFromCRF + mmcv's Pad + the head's
+# pair labels against VOC12AffDataset with ExtractAffinityLabelInRadius
+# --------------------------------------------------------------------------
+def psa_block_mean(img, block):
+    """skimage.measure.block_reduce(img, (block, block, 1), np.mean)."""
+    h, w, c = img.shape
+    padded = np.pad(img, ((0, -h % block), (0, -w % block), (0, 0)))
+    hb, wb = padded.shape[0] // block, padded.shape[1] // block
+    blocks = padded.reshape(hb, block, wb, block, c, 1).transpose(
+        0, 2, 4, 1, 3, 5)
+    return np.mean(blocks, axis=(3, 4, 5))
+
+
+def psa_aff_dataset_label(la, ha, cropsize, img_top_left=(0, 0)):
+    """VOC12AffDataset.__getitem__'s label with RandomCrop placing an image
+    smaller than the crop at ``img_top_left`` of its container, no flip."""
+    label = np.array(list(la.values()) + list(ha.values()))
+    label = np.transpose(label, (1, 2, 0))
+    h, w = label.shape[:2]
+    top, left = img_top_left
+    container = np.zeros((cropsize, cropsize, label.shape[-1]), np.float32)
+    container[top:top + h, left:left + w] = label
+    label = psa_block_mean(container, 8)
+    no_score_region = np.max(label, -1) < 1e-5
+    label_la, label_ha = np.array_split(label, 2, axis=-1)
+    label_la = np.argmax(label_la, axis=-1).astype(np.uint8)
+    label_ha = np.argmax(label_ha, axis=-1).astype(np.uint8)
+    label = label_la.copy()
+    label[label_la == 0] = 255
+    label[label_ha == 0] = 0
+    label[no_score_region] = 255
+    return psa_affinity_labels(label, cropsize // 8)
+
+
+def random_crf_pair(rng, size, classes):
+    """la / ha dicts ``{0: bg, c: map}`` of random 6 x 6 patches of one
+    label each (plus noise), the ha with less background (a higher
+    background power), and a 16 x 16 square without any score."""
+    keys = [0] + list(classes)
+    patches = rng.integers(0, len(keys), (-(-size[0] // 6), -(-size[1] // 6)))
+    label = np.kron(patches, np.ones((6, 6), int))[:size[0], :size[1]]
+    la = (np.eye(len(keys))[label].transpose(2, 0, 1) * 0.6 +
+          rng.random((len(keys), ) + size) * 0.4).astype(np.float32)
+    ha = la.copy()
+    ha[0] *= 0.6
+    for maps in (la, ha):
+        maps[:, 16:32, 16:32] = 0
+    return dict(zip(keys, la)), dict(zip(keys, ha))
+
+
+def test_label_transform_equals_psa(tmp_path):
+    from mmcv.transforms import Compose
+
+    from mmrn38.models.heads.affinity_head import (affinity_labels,
+                                                   affinity_pair_indices)
+    rng = np.random.default_rng(0)
+    size, crop = (75, 69), 80
+    la, ha = random_crf_pair(rng, size, (3, 15))
+    paths = {}
+    for kind, scores in (('la', la), ('ha', ha)):
+        paths[f'{kind}_crf_path'] = str(tmp_path / f'{kind}.npy')
+        np.save(paths[f'{kind}_crf_path'], scores)
+    pipeline = Compose([
+        MMSEG_TRANSFORMS.build(t) for t in (
+            dict(type='LoadCRFScores'),
+            dict(type='AffinityLabelFromCRF', stride=8),
+            dict(type='Pad', size=(crop, crop), pad_val=dict(img=0,
+                                                             seg=255)))
+    ])
+    results = pipeline(
+        dict(img=np.zeros(size + (3, ), np.uint8), **paths))
+    gt = results['gt_seg_map']
+    assert gt.shape == (crop, crop) and gt.dtype == np.uint8
+    label = torch.from_numpy(gt[None, ::8, ::8].astype(np.int64))
+    ours = affinity_labels(label, *affinity_pair_indices(5, (10, 10)))
+    expected = psa_aff_dataset_label(la, ha, crop)
+    for mine, theirs in zip(ours, expected):
+        assert torch.equal(mine[0], theirs)
+    # all three kinds of pairs occur, and ignored ones
+    assert all(m.sum() > 0 for m in ours)
+    assert sum(m.sum() for m in ours) < ours[0].numel()
+
+
+def test_crf_files_errors(tmp_path):
+    from mmrn38.datasets.transforms.affinity import LoadCRFScores
+    from mmrn38.wsss import WSSSDataError
+    rng = np.random.default_rng(0)
+    la, ha = random_crf_pair(rng, (40, 40), (3, ))
+    np.save(tmp_path / 'la.npy', la)
+    del ha[3]
+    np.save(tmp_path / 'ha.npy', ha)
+    results = dict(img=np.zeros((40, 40, 3), np.uint8),
+                   la_crf_path=str(tmp_path / 'la.npy'),
+                   ha_crf_path=str(tmp_path / 'ha.npy'))
+    with pytest.raises(WSSSDataError, match='CRF labels'):
+        LoadCRFScores()(dict(results))
+    with pytest.raises(WSSSDataError, match='not the image size'):
+        LoadCRFScores()(
+            dict(results, img=np.zeros((40, 41, 3), np.uint8),
+                 ha_crf_path=results['la_crf_path']))
+
+
+# --------------------------------------------------------------------------
+# the config through tools/train.py on generated VOC-layout data
+# --------------------------------------------------------------------------
+def write_crf_files(data_root, split, la_dir, ha_dir, seed=0):
+    """la / ha files ``<id>.npy`` for the images of ``split``, as
+    make_cams.py writes them: ``{0: bg, c: map}`` for the labels c of the
+    mask, the mask's one-hot with noise, less background in the ha."""
+    from mmrn38.wsss.data import read_mask, voc_split
+    rng = np.random.default_rng(seed)
+    for folder in (la_dir, ha_dir):
+        os.makedirs(folder, exist_ok=True)
+    for sample in voc_split(data_root, split):
+        mask = read_mask(sample.mask_path)
+        keys = [0] + [int(c) for c in np.unique(mask) if 0 < c < 255]
+        la = np.stack([(mask == k) * 0.7 for k in keys]) + \
+            rng.random((len(keys), ) + mask.shape) * 0.3
+        ha = la.copy()
+        ha[0] *= 0.5
+        for folder, scores in ((la_dir, la), (ha_dir, ha)):
+            np.save(osp.join(folder, f'{sample.name}.npy'),
+                    dict(zip(keys, scores.astype(np.float32))))
+
+
+def test_config_trains_with_tools_train(tmp_path):
+    """configs/wsss/rn38_voc_aff.py changed only in paths, network width
+    and run length: a real epoch through the Runner, then its checkpoint
+    in AffinityNet."""
+    from mmrn38.synthetic import write_voc
+    data_root = write_voc(
+        str(tmp_path / 'data'), splits=dict(train=4), size=(88, 72))
+    la_dir, ha_dir = str(tmp_path / 'crf_la'), str(tmp_path / 'crf_ha')
+    write_crf_files(data_root, 'aug', la_dir, ha_dir)
+    c = [scaled_channels(n, WIDTH) for n in (512, 1024, 4096, 64, 128, 256)]
+    config = write_config(
+        tmp_path / 'train_aff.py', 'wsss/rn38_voc_aff.py', f'''
+        data_root = {data_root!r}
+        crop_size = (80, 80)
+        model = dict(
+            data_preprocessor=dict(size=crop_size),
+            backbone=dict(width={WIDTH}, init_cfg=None),
+            head=dict(in_channels={c[:3]}, channels={c[3:]}))
+        train_dataloader = dict(
+            batch_size=2, num_workers=0, persistent_workers=False,
+            dataset=dict(
+                data_root=data_root, la_crf_dir={la_dir!r},
+                ha_crf_dir={ha_dir!r}))
+        train_cfg = dict(max_epochs=1)
+        param_scheduler = dict(end=1)
+        default_hooks = dict(logger=dict(interval=1))
+        ''')
+    work_dir = tmp_path / 'work'
+    pipeline = 'train_dataloader.dataset.pipeline'
+    log = run_tool_here('train.py', config, '--work-dir', work_dir,
+                        '--cfg-options', f'{pipeline}.5.crop_size=(80,80)',
+                        f'{pipeline}.8.size=(80,80)')
+    assert 'Epoch(train) [1][2/2]' in log
+    lines = [line for line in log.splitlines() if 'Epoch(train)' in line]
+    assert len(lines) == 2
+    for line in lines:
+        logged = {k: float(v) for k, v in re.findall(r'(\w+): (-?[0-9.]+)',
+                                                     line)}
+        # PSA's loss, the sum of the weighted terms; every kind of pair
+        assert logged['loss'] == pytest.approx(
+            logged['loss_bg'] + logged['loss_fg'] + logged['loss_neg'],
+            abs=2e-4)
+        assert min(logged[f'count_{k}'] for k in ('bg', 'fg', 'neg')) > 0
+    checkpoint = torch.load(work_dir / 'epoch_1.pth', weights_only=True)
+    model = MMSEG_MODELS.build(Config.fromfile(config).model)
+    model.load_state_dict(checkpoint['state_dict'], strict=True)
+
+
+def test_aff_conversion_errors(psa_aff, tmp_path):
+    from mmrn38.converters import ConversionError, convert_rn38_weights
+    net, _, _ = psa_aff
+    state = net.state_dict()
+    path = str(tmp_path / 'res38_aff.pth')
+    torch.save(state, path)
+    with pytest.raises(ConversionError, match='no classifier'):
+        convert_rn38_weights(path, num_classes=20)
+    with pytest.raises(ConversionError, match='not a cam head'):
+        convert_rn38_weights(path, task='cam')
+    # the backbone alone, the head dropped and listed
+    backbone = convert_rn38_weights(path, task='backbone')
+    assert sorted(backbone.dropped) == [
+        'f8_3.weight', 'f8_4.weight', 'f8_5.weight', 'f9.weight'
+    ]
+    del state['f8_4.weight']
+    torch.save(state, path)
+    with pytest.raises(ConversionError, match='no f8_4.weight'):
+        convert_rn38_weights(path)

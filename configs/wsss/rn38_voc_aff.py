@@ -14,23 +14,38 @@
 #   1024 -> 128, 4096 -> 256, ELU, concat, 1x1 448 -> 448, ELU (kaiming-
 #   normal f8_*, Xavier-uniform gain 4 f9); affinities exp(-mean|fi - fj|)
 #   of the pairs closer than 5 positions at stride 8; loss bg/4 + fg/4 +
-#   neg/2;
-# - train_aff.py's defaults: train_aug, batch 8, 8 epochs, crop 448, poly lr
-#   (power 0.9) from 0.1, weight decay 5e-4, lr 1x backbone weights, 2x and
-#   no decay for biases (none exist), 10x the new head ("from scratch"), 20x
-#   and no decay for its biases (none exist); initialised from the ImageNet
-#   A1 weights (train_aff.py --weights, the .params file);
-# - SGD momentum 5e-4, what PSA ran: its PolyOptimizer passes the weight
-#   decay where torch.optim.SGD takes momentum (psa issue #28), so every
-#   published PSA number was trained with effectively plain SGD. SGD with
-#   momentum 0.9 moves the weights up to 10x as far per gradient; as an
-#   option it needs a 10x smaller lr:
-#   --cfg-options optim_wrapper.optimizer.momentum=0.9 \
-#                 optim_wrapper.optimizer.lr=0.01
+#   neg/2, each term averaged over its pairs in the batch;
+# - labels (VOC12AffDataset): la / ha CRF scores cropped and flipped with
+#   the image, averaged over 8 x 8 blocks; la foreground, ha background,
+#   the rest and the padding ignored;
+# - train_aff.py's defaults: train_aug, no rescaling, colour jitter
+#   0.3/0.3/0.3/0.1 (torchvision's, on the PIL image), random 448 crop
+#   (zero-padded where smaller: black once normalised), horizontal flip,
+#   batch 8, 8 epochs; initialised from the ImageNet A1 weights
+#   (train_aff.py --weights, the .params file; the head from scratch);
+# - PSA's optimiser as it ran (../_base_/schedules/psa_sgd_poly.py): SGD
+#   with momentum 5e-4 (PolyOptimizer hands its weight decay to SGD where
+#   SGD takes momentum, psa issue #28), poly lr (power 0.9) from 0.1,
+#   weight decay 5e-4 on weights, lr 1x for the backbone's weights, 10x for
+#   the new head (PSA's from_scratch_layers), biases 2x / 20x without decay
+#   (none exist). Momentum 0.9 instead needs lr 0.01 (the same total step
+#   per gradient): --cfg-options optim_wrapper.optimizer.momentum=0.9
+#   optim_wrapper.optimizer.lr=0.01
+# Not as PSA:
+# - an image smaller than the crop sits at the top-left of the padded crop
+#   (mmseg's RandomCrop + mmcv's Pad; PSA placed it at random), so the
+#   flip moves the padding only with the image;
+# - no validation: PSA validates AffinityNet only through the random walk's
+#   labels (tools/wsss/random_walk.py, then tools/wsss/eval_cams.py);
+# - the CRF files' labels, not their order in the dict, name the channels
+#   (the same labels where make_cams.py wrote them in ascending order).
 #
 # Batch 8 in total: 1 GPU x 8. With tools/dist_train.sh on N GPUs add
 # --cfg-options train_dataloader.batch_size=$((8 / N)).
-_base_ = ['mmseg::_base_/default_runtime.py']
+_base_ = [
+    'mmseg::_base_/default_runtime.py',
+    '../_base_/schedules/psa_sgd_poly.py',
+]
 custom_imports = dict(
     imports=['mmrn38', 'mmrn38.wsss'], allow_failed_imports=False)
 
@@ -75,22 +90,40 @@ model = dict(
         radius=5,
         loss_weights=(0.25, 0.25, 0.5)))
 
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadCRFScores'),
+    dict(type='mmpretrain.NumpyToPIL', to_rgb=True),
+    dict(
+        type='mmpretrain.torchvision/ColorJitter',
+        brightness=0.3,
+        contrast=0.3,
+        saturation=0.3,
+        hue=0.1),
+    dict(type='mmpretrain.PILToNumpy', to_bgr=True),
+    dict(type='RandomCrop', crop_size=crop_size),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='AffinityLabelFromCRF', stride=8),
+    dict(type='Pad', size=crop_size, pad_val=dict(img=0, seg=255)),
+    dict(type='PackSegInputs'),
+]
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=8,
+    persistent_workers=True,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type='VOCAffinityDataset',
+        data_root=data_root,
+        la_crf_dir=la_crf_dir,
+        ha_crf_dir=ha_crf_dir,
+        split='aug',
+        pipeline=train_pipeline))
+
 max_epochs = 8
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.1, momentum=5e-4, weight_decay=5e-4),
-    paramwise_cfg=dict(
-        bias_lr_mult=2.,
-        bias_decay_mult=0.,
-        custom_keys={'head': dict(lr_mult=10.)}))
-param_scheduler = dict(
-    type='PolyLR',
-    power=0.9,
-    eta_min=0.,
-    by_epoch=True,
-    begin=0,
-    end=max_epochs,
-    convert_to_iter_based=True)
+# PSA's lr 0.1 and weight decay 5e-4, the base's defaults
+param_scheduler = dict(end=max_epochs)
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 # PSA has no validation of affinities: no val / test loop
 val_cfg = val_dataloader = val_evaluator = None

@@ -65,6 +65,12 @@ def affinity_pair_indices(radius: int,
     return ind_from, ind_to
 
 
+def _by_offset(values: Tensor, num_from: int) -> Tensor:
+    """``(..., D * P)`` values of the pairs -> ``(..., D, P)``."""
+    return values.view(*values.shape[:-1], values.shape[-1] // max(
+        num_from, 1), num_from)
+
+
 def pairwise_affinities(feats: Tensor, ind_from: Tensor,
                         ind_to: Tensor) -> Tensor:
     """``exp(-mean_c |f_i - f_j|)`` for the pairs ``(i, j)``.
@@ -80,7 +86,7 @@ def pairwise_affinities(feats: Tensor, ind_from: Tensor,
     x = feats.flatten(2)
     ind_from, ind_to = ind_from.to(x.device), ind_to.to(x.device)
     f_from = x[:, :, ind_from].unsqueeze(2)
-    f_to = x[:, :, ind_to].view(x.shape[0], x.shape[1], -1, len(ind_from))
+    f_to = _by_offset(x[:, :, ind_to], len(ind_from))
     return torch.exp(-torch.mean(torch.abs(f_to - f_from), dim=1))
 
 
@@ -103,7 +109,7 @@ def affinity_labels(label: Tensor, ind_from: Tensor,
     flat = label.flatten(1)
     ind_from, ind_to = ind_from.to(flat.device), ind_to.to(flat.device)
     label_from = flat[:, ind_from].unsqueeze(1)
-    label_to = flat[:, ind_to].view(flat.shape[0], -1, len(ind_from))
+    label_to = _by_offset(flat[:, ind_to], len(ind_from))
     valid = (label_to < IGNORE_INDEX) & (label_from < IGNORE_INDEX)
     same = label_to == label_from
     bg = same & (label_from == 0)
