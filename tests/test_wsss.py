@@ -5,6 +5,7 @@ CAM evaluation. Networks are width 1/16, images a few dozen pixels."""
 import copy
 import os
 import os.path as osp
+import sys
 
 import numpy as np
 import pytest
@@ -108,6 +109,32 @@ def psa_cams(net, image, labels, scales=(1.0, 0.5, 1.5, 2.0)):
     total = np.sum(maps, axis=0)
     norm = total / (np.max(total, (1, 2), keepdims=True) + 1e-5)
     return {c: norm[c] for c in range(len(labels)) if labels[c] > 1e-5}
+
+
+def psa_crf_inference(img, probs, t=10, scale_factor=1, labels=21):
+    """PSA's tool/imutils.py crf_inference, transcribed."""
+    import pydensecrf.densecrf as dcrf
+    from pydensecrf.utils import unary_from_softmax
+    h, w = img.shape[:2]
+    d = dcrf.DenseCRF2D(w, h, labels)
+    d.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(probs)))
+    d.addPairwiseGaussian(sxy=3 / scale_factor, compat=3)
+    d.addPairwiseBilateral(
+        sxy=80 / scale_factor, srgb=13, rgbim=np.copy(img), compat=10)
+    return np.array(d.inference(t)).reshape((labels, h, w))
+
+
+def psa_crf_with_alpha(orig_img, cam_dict, alpha):
+    """infer_cls.py's _crf_with_alpha, transcribed."""
+    v = np.array(list(cam_dict.values()))
+    bg_score = np.power(1 - np.max(v, axis=0, keepdims=True), alpha)
+    bgcam_score = np.concatenate((bg_score, v), axis=0)
+    crf_score = psa_crf_inference(
+        orig_img, bgcam_score, labels=bgcam_score.shape[0])
+    result = {0: crf_score[0]}
+    for i, key in enumerate(cam_dict.keys()):
+        result[key + 1] = crf_score[i + 1]
+    return result
 
 
 # --------------------------------------------------------------------------
@@ -414,6 +441,80 @@ def test_make_cams_matches_psa(psa_checkpoint, tiny_config, voc_root,
         assert agree > 0.99, name
 
 
+def test_crf_files_match_psa(psa_checkpoint, tiny_config, voc_root,
+                             tmp_path):
+    """--out-la-crf / --out-ha-crf equal PSA's _crf_with_alpha and
+    crf_inference on the same CAMs and images (odd sizes)."""
+    _, _, dst = psa_checkpoint
+    make_cams = load_tool('wsss/make_cams.py')
+    assert make_cams.main([
+        tiny_config, dst, '--data-root', voc_root, '--split', 'odd',
+        '--out-cam', str(tmp_path / 'cam'), '--out-la-crf',
+        str(tmp_path / 'la'), '--out-ha-crf', str(tmp_path / 'ha'),
+        '--high-alpha', '16', '--scales', '1.0', '0.5', '--device', 'cpu'
+    ]) == 0
+    for name, ((h, w), classes) in IMAGES.items():
+        image = np.asarray(
+            Image.open(osp.join(voc_root, 'JPEGImages', f'{name}.jpg')))
+        cams = np.load(tmp_path / 'cam' / f'{name}.npy',
+                       allow_pickle=True).item()
+        for folder, alpha in (('la', 4), ('ha', 16)):
+            crf = np.load(tmp_path / folder / f'{name}.npy',
+                          allow_pickle=True).item()
+            expected = psa_crf_with_alpha(image, cams, alpha)
+            assert list(crf) == list(expected) == [0] + list(classes)
+            for key, marginals in crf.items():
+                assert marginals.dtype == np.float32
+                assert marginals.shape == (h, w)
+                assert np.abs(marginals - expected[key]).max() <= 1e-4
+
+
+def test_crf_with_alpha_matches_psa(voc_root):
+    """On CAMs with real background (soft maps of the masks' objects, with
+    noise) the CRF moves labels, and equals PSA's; the low power's stronger
+    background keeps more pixels."""
+    from mmrn38.wsss.crf import crf_inference, crf_with_alpha
+    rng = np.random.default_rng(0)
+    for name, ((h, w), classes) in IMAGES.items():
+        image = np.asarray(
+            Image.open(osp.join(voc_root, 'JPEGImages', f'{name}.jpg')))
+        mask = np.asarray(
+            Image.open(osp.join(voc_root, 'SegmentationClassAug',
+                                f'{name}.png')))
+        cams = {
+            c - 1: np.clip(0.6 * (mask == c) + rng.uniform(0, 0.5, (h, w)),
+                           0, 1).astype(np.float32)
+            for c in classes
+        }
+        la, ha = crf_with_alpha(image, cams, 4), crf_with_alpha(image, cams,
+                                                                32)
+        for crf, alpha in ((la, 4), (ha, 32)):
+            expected = psa_crf_with_alpha(image, cams, alpha)
+            assert list(crf) == list(expected)
+            for key, marginals in crf.items():
+                assert np.abs(marginals - expected[key]).max() <= 1e-4
+        scores = np.stack([(1 - np.max(list(cams.values()), 0))**4] +
+                          list(cams.values()))
+        moved = np.stack(list(la.values())).argmax(0) != scores.argmax(0)
+        assert 0.01 < moved.mean() < 0.9
+        assert la[0].mean() > 10 * ha[0].mean()
+
+
+def test_crf_step_edge_cases():
+    from mmrn38.wsss.crf import crf_inference, crf_with_alpha
+    image = np.zeros((5, 7, 3), np.uint8)
+    crf = crf_with_alpha(image, {}, 4)  # no class: background only
+    assert list(crf) == [0] and np.allclose(crf[0], 1)
+    probs = np.full((2, 5, 7), 0.5, np.float32)
+    marginals = crf_inference(image, probs)
+    assert marginals.shape == (2, 5, 7)
+    assert np.allclose(marginals.sum(0), 1, atol=1e-5)
+    with pytest.raises(ValueError, match='uint8'):
+        crf_inference(image.astype(np.float32), probs)
+    with pytest.raises(ValueError, match='size'):
+        crf_inference(image[:4], probs)
+
+
 def test_make_cams_fast_path(psa_checkpoint, tiny_config, voc_root,
                              tmp_path, monkeypatch, winograd_everywhere):
     """--fast: the classifier through optimize_for_inference (BN folded,
@@ -473,7 +574,7 @@ def test_cams_computed_without_tf32(psa_checkpoint, tiny_config, device):
 
 
 def test_make_cams_bad_input(psa_checkpoint, tiny_config, voc_root,
-                             tmp_path, capsys):
+                             tmp_path, capsys, monkeypatch):
     _, _, dst = psa_checkpoint
     make_cams = load_tool('wsss/make_cams.py')
     out = tmp_path / 'cams'
@@ -493,7 +594,19 @@ def test_make_cams_bad_input(psa_checkpoint, tiny_config, voc_root,
     assert make_cams.main([other, dst, '--data-root', voc_root, '--split',
                            'odd', '--out-cam', str(out)]) == 1
     assert 'does not fit' in capsys.readouterr().err
-    assert not out.exists()
+    # CRF maps: a background power that is not positive, no pydensecrf
+    crf = ['--split', 'odd', '--out-la-crf', str(tmp_path / 'la')]
+    assert make_cams.main(args + crf + ['--low-alpha', '0']) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        'make_cams: error: the CRF\'s background powers must be positive, '
+        'got --low-alpha 0 --high-alpha 32')
+    monkeypatch.setitem(sys.modules, 'pydensecrf.densecrf', None)
+    assert make_cams.main(args + crf) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        'make_cams: error: the CRF step needs pydensecrf2 '
+        '(tools/setup_env.sh installs it; elsewhere: pip install '
+        'pydensecrf2)')
+    assert not out.exists() and not (tmp_path / 'la').exists()
 
 
 # --------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 # OpenMMLab stack mmrn38 runs on:
 #   torch 2.13.0 + torchvision 0.28.0, setuptools with pkg_resources,
 #   mmcv 2.1.0 with ops (built once from source, wheel cached outside the repo),
+#   pydensecrf2 1.1 (PSA's CRF step; built and cached the same way),
 #   mmengine 0.10.7, mmsegmentation 1.2.2, mmpretrain 1.2.0, pytest, mmrn38 (editable).
 #
 # A second run is a no-op: a stamp in .venv records the hash of the files that
@@ -10,7 +11,7 @@
 #
 # Environment variables:
 #   MMRN38_VENV         where the environment lives (default: <repo>/.venv)
-#   MMRN38_WHEEL_CACHE  where the mmcv wheel is cached (default: ~/.cache/mmrn38/wheels)
+#   MMRN38_WHEEL_CACHE  where the built wheels are cached (default: ~/.cache/mmrn38/wheels)
 #   MMRN38_PYTHON       interpreter used to create the environment (default: python3)
 #   MMRN38_MMCV_CFLAGS  compiler flags added to mmcv's C++ build (default: "-O1 -g0").
 #                       None of mmcv's ops is used by ResNet-38 (mmseg only imports
@@ -29,6 +30,39 @@ mmcv_version=2.1.0
 mmcv_cflags=${MMRN38_MMCV_CFLAGS--O1 -g0}
 
 say() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# cache_wheel NAME DIR [VAR=VALUE ...] -- PIP_WHEEL_ARGS...: build a wheel
+# with `pip wheel` (the variables set for it) and publish it as DIR in one
+# rename, so an interrupted build leaves no half cache; its log is DIR.log.
+# --no-cache-dir: pip's own wheel cache is keyed by the source release only,
+# not by flags, so it could silently answer with a wheel built otherwise;
+# this script's cache decides reuse.
+cache_wheel() {
+    local name=$1 dir=$2 envs=() tmp_dir build_pid start
+    shift 2
+    while [ "$1" != -- ]; do envs+=("$1"); shift; done
+    shift
+    mkdir -p "$cache"
+    tmp_dir=$(mktemp -d "$cache/.build.XXXXXX")
+    env "${envs[@]}" "$venv/bin/python" -m pip wheel --no-deps --no-cache-dir \
+        --progress-bar off -w "$tmp_dir" "$@" >"$dir.log" 2>&1 &
+    build_pid=$!
+    start=$SECONDS
+    while kill -0 "$build_pid" 2>/dev/null; do
+        sleep 2
+        if (((SECONDS - start) % 30 < 2)) && kill -0 "$build_pid" 2>/dev/null; then
+            say "$name build still running ($((SECONDS - start)) s)"
+        fi
+    done
+    if ! wait "$build_pid"; then
+        rm -rf "$tmp_dir"
+        say "$name build failed; last lines of $dir.log:"
+        tail -n 30 "$dir.log"
+        exit 1
+    fi
+    mv "$tmp_dir" "$dir"
+    say "$name built in $((SECONDS - start)) s"
+}
 
 stamp_hash=$(cat "$repo"/requirements/*.txt "$repo/setup.py" "$0" | sha256sum | cut -c1-16)
 stamp=$venv/.mmrn38-setup-$stamp_hash
@@ -66,33 +100,27 @@ if ! "$venv/bin/python" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$
         say "building mmcv $mmcv_version with ops against torch $torch_version into $wheel_dir"
         say "compiler flags added: '${mmcv_cflags}' (MMRN38_MMCV_CFLAGS); its log: $wheel_dir.log"
         say "with -O1 -g0 this took about 4 min on 2 cores with AVX-512 (7 min with Python's -g -O3; up to 4x longer on AVX2-only machines)"
-        mkdir -p "$cache"
-        tmp_dir=$(mktemp -d "$cache/.build.XXXXXX")
-        # --no-cache-dir: pip's own wheel cache is keyed by the source release
-        # only, not by the flags, so it could silently answer a build request
-        # with a wheel built otherwise; this script's cache decides reuse.
-        CFLAGS="${CFLAGS:+$CFLAGS }$mmcv_cflags" CXXFLAGS="${CXXFLAGS:+$CXXFLAGS }$mmcv_cflags" \
-        MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-            "$venv/bin/python" -m pip wheel --no-build-isolation --no-deps --no-cache-dir \
-            --progress-bar off -w "$tmp_dir" "mmcv==$mmcv_version" >"$wheel_dir.log" 2>&1 &
-        build_pid=$!
-        start=$SECONDS
-        while kill -0 "$build_pid" 2>/dev/null; do
-            sleep 30
-            kill -0 "$build_pid" 2>/dev/null && say "mmcv build still running ($((SECONDS - start)) s)"
-        done
-        if ! wait "$build_pid"; then
-            rm -rf "$tmp_dir"
-            say "mmcv build failed; last lines of $wheel_dir.log:"
-            tail -n 30 "$wheel_dir.log"
-            exit 1
-        fi
-        # publish the wheel in one rename, so an interrupted build leaves no half cache
-        mv "$tmp_dir" "$wheel_dir"
-        say "mmcv built in $((SECONDS - start)) s"
+        cache_wheel mmcv "$wheel_dir" \
+            CFLAGS="${CFLAGS:+$CFLAGS }$mmcv_cflags" CXXFLAGS="${CXXFLAGS:+$CXXFLAGS }$mmcv_cflags" \
+            MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+            -- --no-build-isolation "mmcv==$mmcv_version"
     fi
     say "installing mmcv from $wheel_dir"
     "${pip[@]}" --no-deps "$wheel_dir"/mmcv-*.whl
+fi
+
+# pydensecrf2: PSA's CRF step (tools/wsss/make_cams.py --out-la-crf); the
+# registry has only its source, compiled with Cython 0.29.36 in pip's build
+# isolation (about 50 s on 2 cores), so it is built once and cached too.
+densecrf_version=1.1
+densecrf_dir=$cache/pydensecrf2-$densecrf_version-$py_tag
+if ! "$venv/bin/python" -c "import importlib.metadata as m, pydensecrf.densecrf; assert m.version('pydensecrf2') == '$densecrf_version'" 2>/dev/null; then
+    if ! ls "$densecrf_dir"/pydensecrf2-*.whl >/dev/null 2>&1; then
+        say "building pydensecrf2 $densecrf_version into $densecrf_dir"
+        cache_wheel pydensecrf2 "$densecrf_dir" -- "pydensecrf2==$densecrf_version"
+    fi
+    say "installing pydensecrf2 from $densecrf_dir"
+    "${pip[@]}" --no-deps "$densecrf_dir"/pydensecrf2-*.whl
 fi
 
 say "installing mmengine, mmsegmentation, mmpretrain, pytest and mmrn38 (editable)"
@@ -106,6 +134,7 @@ echo "mmcv==$mmcv_version" >"$constraints"
 say "checking the stack imports"
 "$venv/bin/python" - <<'EOF'
 import mmcv, mmcv.ops, mmengine, mmseg, mmpretrain, torch, torchvision
+import pydensecrf.densecrf
 import mmrn38
 print(f'torch {torch.__version__}, torchvision {torchvision.__version__}, mmcv {mmcv.__version__}, '
       f'mmengine {mmengine.__version__}, mmseg {mmseg.__version__}, mmpretrain {mmpretrain.__version__}')

@@ -17,7 +17,11 @@ Files written (PSA's, read unchanged by PSA's, SEAM's and IRN's next steps):
   0 .. K-1: (H, W) float32}`` with the classes of the image's labels;
 * ``--out-pred``: ``<name>.png``, labels ``0 .. K`` (0 background) in the VOC
   palette: ``argmax`` over a constant background score ``bg_thresh`` and
-  the K normalised maps.
+  the K normalised maps;
+* ``--out-la-crf`` / ``--out-ha-crf``: ``<name>.npy``, ``np.save`` of
+  ``{0: background, c + 1: class c}`` CRF marginals with the background
+  ``(1 - max cam) ** alpha``, alpha low (4) / high (32)
+  (:mod:`mmrn38.wsss.crf`).
 """
 import contextlib
 import copy
@@ -37,6 +41,7 @@ from mmrn38.datasets.voc_seg_cls import VOCSegClsDataset
 from mmrn38.utils.atomic_file import atomic_output
 from mmrn38.utils.device_features import full_float32
 from mmrn38.utils.palette import voc_palette
+from .crf import HIGH_ALPHA, LOW_ALPHA, crf_with_alpha, densecrf
 from .data import WSSSDataError
 
 DEFAULT_SCALES = (1.0, 0.5, 1.5, 2.0)  # PSA's infer_cls.py
@@ -220,11 +225,15 @@ def make_cams(config,
               bg_thresh: float = 0.2,
               device: str = 'cpu',
               fast: bool = False,
-              progress: bool = True) -> int:
-    """CAMs (and pseudo-labels) of every image of a split.
+              progress: bool = True,
+              out_la_crf: Optional[str] = None,
+              out_ha_crf: Optional[str] = None,
+              low_alpha: float = LOW_ALPHA,
+              high_alpha: float = HIGH_ALPHA) -> int:
+    """CAMs (pseudo-labels, CRF maps) of every image of a split.
 
-    The split list, every image and mask, the labels and the model are
-    checked before anything is written.
+    The split list, every image and mask, the labels, the model and, for
+    the CRF maps, ``pydensecrf2`` are checked before anything is written.
 
     Args:
         config, checkpoint, device, fast: The CAM classifier
@@ -237,6 +246,10 @@ def make_cams(config,
         scales: Image scales (PSA: 1.0, 0.5, 1.5, 2.0).
         bg_thresh: Background score of the pseudo-labels.
         progress: Show mmengine's progress bar.
+        out_la_crf, out_ha_crf: Folders of the ``<name>.npy`` CRF dicts
+            with background power ``low_alpha`` / ``high_alpha``
+            (:func:`~mmrn38.wsss.crf.crf_with_alpha`), or None.
+        low_alpha, high_alpha: Positive (PSA: 4 and 32).
 
     Returns:
         The number of images processed.
@@ -244,11 +257,20 @@ def make_cams(config,
     Raises:
         WSSSDataError: Bad data, config or checkpoint (nothing written).
     """
-    if out_cam is None and out_pred is None:
-        raise WSSSDataError('nothing to write: give --out-cam and/or '
-                            '--out-pred')
+    crf_outputs = [(folder, alpha) for folder, alpha in (
+        (out_la_crf, low_alpha), (out_ha_crf, high_alpha))
+                   if folder is not None]
+    if out_cam is None and out_pred is None and not crf_outputs:
+        raise WSSSDataError('nothing to write: give --out-cam, --out-pred, '
+                            '--out-la-crf and/or --out-ha-crf')
     if not scales or any(s <= 0 for s in scales):
         raise WSSSDataError(f'scales must be positive, got {list(scales)}')
+    if any(alpha <= 0 for _, alpha in crf_outputs):
+        raise WSSSDataError(f'the CRF\'s background powers must be '
+                            f'positive, got --low-alpha {low_alpha:g} '
+                            f'--high-alpha {high_alpha:g}')
+    if crf_outputs:
+        densecrf()
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     dataset = split_dataset(cfg, data_root, split)
     model = CAMModel(cfg, checkpoint, device, fast)
@@ -267,9 +289,13 @@ def make_cams(config,
         with _open_image(item['img_path']) as img:
             image = img.convert('RGB')
         norm_cams = image_cams(model, image, label, scales)
+        cams = cam_dict(norm_cams, label)
         if out_cam is not None:
+            save_cam_dict(osp.join(out_cam, f'{name}.npy'), cams)
+        for folder, alpha in crf_outputs:
             save_cam_dict(
-                osp.join(out_cam, f'{name}.npy'), cam_dict(norm_cams, label))
+                osp.join(folder, f'{name}.npy'),
+                crf_with_alpha(np.asarray(image), cams, alpha))
         if out_pred is not None:
             save_label_png(
                 osp.join(out_pred, f'{name}.png'),

@@ -3,12 +3,16 @@ procedure (infer_cls.py), in PSA's file format.
 
     python tools/wsss/make_cams.py configs/wsss/rn38_voc_cls.py CKPT \\
         --data-root data/VOCdevkit/VOC2012 --split train \\
-        --out-cam work_dirs/cams [--out-pred work_dirs/cam_pred] [--fast]
+        --out-cam work_dirs/cams [--out-pred work_dirs/cam_pred] [--fast] \\
+        [--out-la-crf work_dirs/crf_la --out-ha-crf work_dirs/crf_ha]
 
 ``--out-cam``: ``<name>.npy`` = ``np.save`` of ``{class index 0..19: (H, W)
 float32}`` for the image's classes (labels from its mask); ``--out-pred``:
 ``<name>.png`` pseudo-labels with a constant background score
-(``--bg-thresh``). See :mod:`mmrn38.wsss.cams`.
+(``--bg-thresh``); ``--out-la-crf`` / ``--out-ha-crf``: ``<name>.npy`` =
+``{0: background, class + 1: (H, W) float32}`` CRF maps with the background
+``(1 - max cam) ** alpha`` (PSA's ``infer_cls.py`` files of the same
+names). See :mod:`mmrn38.wsss.cams` and :mod:`mmrn38.wsss.crf`.
 """
 import argparse
 import sys
@@ -42,6 +46,20 @@ def parse_args(argv=None):
         '--bg-thresh', type=float, default=0.2,
         help='background score of --out-pred (default 0.2, PSA\'s)')
     parser.add_argument(
+        '--out-la-crf',
+        help='folder of the <name>.npy CRF maps with a weak background '
+        '(--low-alpha)')
+    parser.add_argument(
+        '--out-ha-crf',
+        help='folder of the <name>.npy CRF maps with a strong background '
+        '(--high-alpha)')
+    parser.add_argument(
+        '--low-alpha', type=float, default=4,
+        help='background power of --out-la-crf (default 4, PSA\'s)')
+    parser.add_argument(
+        '--high-alpha', type=float, default=32,
+        help='background power of --out-ha-crf (default 32, PSA\'s)')
+    parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu',
         help='cpu, cuda, cuda:1 ... (default: cuda if available)')
     parser.add_argument(
@@ -66,13 +84,18 @@ def main(argv=None):
             scales=args.scales,
             bg_thresh=args.bg_thresh,
             device=args.device,
-            fast=args.fast)
+            fast=args.fast,
+            out_la_crf=args.out_la_crf,
+            out_ha_crf=args.out_ha_crf,
+            low_alpha=args.low_alpha,
+            high_alpha=args.high_alpha)
     except (WSSSDataError, OSError) as error:
         message = ' '.join(str(error).split())
         print(f'\n{PROG}: error: {message}', file=sys.stderr)
         return 1
     outputs = ' and '.join(
-        d for d in (args.out_cam, args.out_pred) if d is not None)
+        d for d in (args.out_cam, args.out_pred, args.out_la_crf,
+                    args.out_ha_crf) if d is not None)
     print(f'\n{count} images of {args.split}: CAMs in {outputs}')
     return 0
 
