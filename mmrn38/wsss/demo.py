@@ -195,7 +195,7 @@ def run_wsss_demo(config: str,
         random_walk(aff_cfg, aff_checkpoint, data_root, split, cam_dir,
                     out_rw=rw_dir, num_classes=num_classes)
     seconds['random walk'] = time.time() - start
-    rw_miou = evaluate_labels(data_root, HELD_OUT, rw_dir, num_classes)
+    rw_miou = evaluate_labels(data_root, HELD_OUT, rw_dir, num_classes).miou
 
     announce('[7/8] training the segmentation network on the walked labels '
              'of the training images, backbone from the CAM classifier; '
