@@ -645,12 +645,81 @@ def test_eval_cams(voc_root, tmp_path, capsys):
                            '0.4']) == 0
     out = capsys.readouterr().out
     assert 'best background threshold 0.40: mIoU 100.00 %' in out
+    # CAMs and labels (here: the masks) side by side
+    assert eval_cams.main(['--data-root', voc_root, '--split', 'odd',
+                           '--cam-dir', str(cam_dir), '--label-dir',
+                           osp.join(voc_root, 'SegmentationClassAug'),
+                           '--thresholds', '0.2', '0.4', '0.7']) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-23] == 'class           CAM@0.40  SegmentationClassAug'
+    assert out[-1] == 'mIoU              100.00                100.00'
     os.remove(cam_dir / '2007_000002.npy')
     assert eval_cams.main(['--data-root', voc_root, '--split', 'odd',
                            '--cam-dir', str(cam_dir)]) == 1
     err = capsys.readouterr().err.strip()
     assert err == (f'eval_cams: error: 1 of the 3 images of odd have no CAM '
                    f'file in {cam_dir} (e.g. 2007_000002.npy)')
+
+
+def test_eval_label_dir_exact(tmp_path, capsys):
+    """eval_cams.py --label-dir on a hand-counted case: 255 in a mask is
+    left out, 255 in the labels is no prediction (a miss)."""
+    from mmrn38.wsss import WSSSDataError
+    from mmrn38.wsss.evaluation import evaluate_labels
+    root, labels = tmp_path / 'VOC2012', tmp_path / 'rw'
+    for folder in ('JPEGImages', 'SegmentationClass',
+                   'ImageSets/Segmentation'):
+        os.makedirs(root / folder)
+    labels.mkdir()
+    cases = {
+        'a': ([[0, 0, 1, 1], [0, 255, 1, 2]], [[0, 1, 1, 1], [255, 0, 1, 2]]),
+        'b': ([[2, 2, 0]], [[2, 0, 0]]),
+    }
+    for name, (mask, pred) in cases.items():
+        mask = np.array(mask, np.uint8)
+        Image.fromarray(np.zeros(mask.shape + (3, ), np.uint8)).save(
+            root / 'JPEGImages' / f'{name}.jpg')
+        Image.fromarray(mask).save(root / 'SegmentationClass' / f'{name}.png')
+        Image.fromarray(np.array(pred, np.uint8)).save(labels / f'{name}.png')
+    (root / 'ImageSets/Segmentation/s.txt').write_text('a\nb\n')
+    (root / 'ImageSets/Segmentation/b.txt').write_text('b\n')
+    # class 0: 2 / (3 + 4 - 2); class 1: 3 / (4 + 3 - 3); 2: 2 / (2 + 3 - 2)
+    expected = [40., 75., 200 / 3]
+    score = evaluate_labels(str(root), 's', str(labels), 3, progress=False)
+    np.testing.assert_allclose(score.iou, expected, rtol=1e-6)
+    assert score.miou == pytest.approx(np.mean(expected), rel=1e-6)
+    assert score.unlabelled == pytest.approx(10.)  # 1 of 10 scored pixels
+    eval_cams = load_tool('wsss/eval_cams.py')
+    args = ['--data-root', str(root), '--split', 's', '--num-classes', '3']
+    assert eval_cams.main(args + ['--label-dir', str(labels)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [
+        f'{labels}: mIoU 60.56 % over 2 images (10.00 % of the pixels '
+        f'unlabelled)',
+        'class                 rw',
+        'class 0            40.00',
+        'class 1            75.00',
+        'class 2            66.67',
+        'mIoU               60.56',
+    ]
+    # bad input: one line each
+    Image.fromarray(np.array([[2, 7, 0]], np.uint8)).save(labels / 'b.png')
+    Image.fromarray(np.zeros((3, 4), np.uint8)).save(labels / 'a.png')
+    bad = {
+        (): 'nothing to score: give --cam-dir and/or --label-dir',
+        ('--label-dir', str(labels)):
+        f'{labels / "a.png"}: labels of (3, 4) for a mask of (2, 4)',
+        ('--label-dir', str(tmp_path)):
+        f'2 of the 2 images of s have no label PNG in {tmp_path} (e.g. '
+        f'a.png)',
+    }
+    for extra, message in bad.items():
+        assert eval_cams.main(args + list(extra)) == 1
+        assert capsys.readouterr().err.strip() == f'eval_cams: error: {message}'
+    os.remove(labels / 'a.png')
+    with pytest.raises(WSSSDataError, match=r'b.png: label 7 is beyond the '
+                       r'3 classes \(0 .. 2, 255 for none\)'):
+        evaluate_labels(str(root), 'b', str(labels), 3, progress=False)
 
 
 # --------------------------------------------------------------------------

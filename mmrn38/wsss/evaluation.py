@@ -1,10 +1,17 @@
-"""mIoU of CAM pseudo-labels against the masks over a sweep of background
-thresholds: the field's "CAM mIoU" (on VOC train), computed with mmseg's
-``IoUMetric.intersect_and_union`` / ``total_area_to_metrics``.
+"""mIoU of pseudo-labels against the masks, computed with mmseg's
+``IoUMetric.intersect_and_union`` / ``total_area_to_metrics``:
 
-At threshold ``t`` a pixel takes the class of its highest CAM if that CAM
-exceeds ``t``, else background (PSA's ``argmax`` over a constant background
-score ``t`` and the maps; a tie goes to the background).
+* CAMs over a sweep of background thresholds (:func:`evaluate_cams`), the
+  field's "CAM mIoU" (on VOC train). At threshold ``t`` a pixel takes the
+  class of its highest CAM if that CAM exceeds ``t``, else background (PSA's
+  ``argmax`` over a constant background score ``t`` and the maps; a tie
+  goes to the background);
+* a folder of label PNGs (:func:`evaluate_labels`): random-walk labels, a
+  segmentation network's predictions, anything with values ``0 ..
+  num_classes - 1`` and ``IGNORE_INDEX`` (255) for "no label". A pixel
+  without a label is predicted as no class: it counts in no class's
+  predicted area and as a miss for its true class (mmseg's arithmetic,
+  whose histograms leave 255 out).
 """
 import os.path as osp
 from typing import Dict, List, NamedTuple, Sequence
@@ -32,6 +39,24 @@ class Sweep(NamedTuple):
     iou: np.ndarray
     best: int
     num_images: int
+
+
+class LabelScore(NamedTuple):
+    """Result of :func:`evaluate_labels`: ``miou`` in %, ``iou``
+    ``(num_classes,)`` per-class IoU in % (NaN where a class is neither
+    predicted nor present), ``num_images``, ``unlabelled`` the % of the
+    scored pixels (mask not 255) that the labels leave at 255."""
+    miou: float
+    iou: np.ndarray
+    num_images: int
+    unlabelled: float
+
+
+def iou_percent(areas: torch.Tensor):
+    """``(4, num_classes)`` summed areas -> per-class IoU in % and their
+    mean (NaN classes left out), by ``IoUMetric.total_area_to_metrics``."""
+    iou = IoUMetric.total_area_to_metrics(*areas, metrics=['mIoU'])['IoU']
+    return iou * 100, float(np.nanmean(iou) * 100)
 
 
 def load_cam_dict(path: str) -> Dict[int, np.ndarray]:
@@ -145,14 +170,74 @@ def evaluate_cams(data_root: str,
             load_cam_dict(cam_file), mask, thresholds, num_classes, cam_file)
         if bar is not None:
             bar.update()
-    ious, mious = [], []
-    for areas in total:
-        metrics = IoUMetric.total_area_to_metrics(*areas, metrics=['mIoU'])
-        ious.append(metrics['IoU'] * 100)
-        mious.append(float(np.nanmean(metrics['IoU']) * 100))
+    ious, mious = zip(*(iou_percent(areas) for areas in total))
     return Sweep(
         thresholds=[float(t) for t in thresholds],
-        miou=mious,
+        miou=list(mious),
         iou=np.stack(ious),
         best=int(np.argmax(mious)),
         num_images=len(samples))
+
+
+def evaluate_labels(data_root: str,
+                    split: str,
+                    label_dir: str,
+                    num_classes: int = 21,
+                    progress: bool = True) -> LabelScore:
+    """mIoU of a folder of label PNGs against the masks of a split.
+
+    Args:
+        data_root: The ``VOC2012`` folder (mmseg's layout).
+        split: ``ImageSets/Segmentation/<split>.txt``.
+        label_dir: Folder of ``<name>.png`` labels (palette or grey, one
+            channel), values ``0 .. num_classes - 1`` or 255 (no label).
+        num_classes: Labels with background (21 for VOC).
+        progress: Show mmengine's progress bar.
+
+    Returns:
+        LabelScore.
+
+    Raises:
+        WSSSDataError: A missing or unreadable PNG, one whose size differs
+            from its mask's, or a value beyond the classes and not 255
+            (missing files are reported before any evaluation).
+    """
+    samples = voc_split(data_root, split)
+    files = [osp.join(label_dir, f'{s.name}.png') for s in samples]
+    missing = [s.name for s, f in zip(samples, files) if not osp.isfile(f)]
+    if missing:
+        raise WSSSDataError(
+            f'{len(missing)} of the {len(samples)} images of {split} have no '
+            f'label PNG in {label_dir} (e.g. {missing[0]}.png)')
+    total = torch.zeros(4, num_classes)
+    scored = unlabelled = 0
+    bar = ProgressBar(len(samples)) if progress else None
+    for sample, path in zip(samples, files):
+        mask = read_mask(sample.mask_path)
+        image_labels(mask, num_classes - 1, sample.mask_path)  # checks labels
+        pred = read_mask(path)
+        if pred.shape != mask.shape:
+            raise WSSSDataError(f'{path}: labels of {pred.shape} for a mask '
+                                f'of {mask.shape}')
+        values = np.unique(pred)
+        bad = values[(values >= num_classes) & (values != IGNORE_INDEX)]
+        if bad.size:
+            raise WSSSDataError(f'{path}: label {int(bad[0])} is beyond the '
+                                f'{num_classes} classes (0 .. '
+                                f'{num_classes - 1}, 255 for none)')
+        valid = mask != IGNORE_INDEX
+        scored += int(valid.sum())
+        unlabelled += int((valid & (pred == IGNORE_INDEX)).sum())
+        total += torch.stack(
+            IoUMetric.intersect_and_union(
+                torch.from_numpy(pred.astype(np.int64)),
+                torch.from_numpy(mask.astype(np.int64)), num_classes,
+                IGNORE_INDEX))
+        if bar is not None:
+            bar.update()
+    iou, miou = iou_percent(total)
+    return LabelScore(
+        miou=miou,
+        iou=iou,
+        num_images=len(samples),
+        unlabelled=100 * unlabelled / max(scored, 1))
