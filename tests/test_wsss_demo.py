@@ -7,18 +7,16 @@ from mmengine.registry import DefaultScope
 from PIL import Image
 from rn38_testing import load_tool, write_config
 
-# 80x80 images: AffinityNet's pairs of radius 5 need feature maps of at
-# least 5 x 9 positions at stride 8
-SCENES = """
-synthetic_data = dict(
-    splits=dict(train=4, val=2), size=(80, 80), num_classes=7, seed=0)
-"""
-
 
 def test_wsss_demo_chain(tmp_path):
     from mmrn38.wsss.demo import run_wsss_demo
     cls = write_config(
-        tmp_path / 'cls.py', 'wsss/rn38_demo_cls.py', SCENES + """
+        tmp_path / 'cls.py', 'wsss/rn38_demo_cls.py', """
+        # 80x80: AffinityNet's pairs of radius 5 need feature maps of at
+        # least 5 x 9 positions at stride 8
+        synthetic_data = dict(
+            splits=dict(train=4, val=2), size=(80, 80), num_classes=7,
+            seed=0)
         model = dict(backbone=dict(width=1 / 16), head=dict(in_channels=256))
         train_dataloader = dict(batch_size=4)
         """)

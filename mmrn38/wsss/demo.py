@@ -203,7 +203,6 @@ def run_wsss_demo(config: str,
     seg_cfg = chain_config(seg_config, osp.join(work_dir, 'seg'),
                            data_root, checkpoint)
     set_data_root(seg_cfg, data_root)
-    seg_cfg.pseudo_label_dir = rw_dir
     seg_cfg.train_dataloader.dataset.data_prefix.seg_map_path = rw_dir
     seg_checkpoint, seconds['segmentation'], runner = train(seg_cfg)
     start = time.time()
