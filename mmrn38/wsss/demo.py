@@ -108,7 +108,7 @@ def run_wsss_demo(config: str,
                   data_dir: str,
                   max_epochs: Optional[int] = None,
                   scales=(1.0, 0.5, 1.5, 2.0),
-                  train_scales=(1.0, 0.5, 1.5, 2.0),
+                  train_scales=(1.0, ),
                   num_overlays: int = 8) -> dict:
     """PSA's whole pipeline on the built-in data: generate it (unless
     there), train the CAM classifier, make CAMs (and the la / ha CRF files
@@ -128,7 +128,9 @@ def run_wsss_demo(config: str,
         max_epochs: The classifier's training epochs instead of the
             config's.
         scales: CAM scales of the held-out images (PSA's by default).
-        train_scales: CAM scales of the training images.
+        train_scales: CAM scales of the training images (the demo's
+            default 1.0: they make only the CRF files and the walked
+            labels the next networks learn from).
         num_overlays: How many held-out images to draw.
 
     Returns:
