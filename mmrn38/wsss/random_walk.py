@@ -47,14 +47,13 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 from PIL import Image
 
 from mmrn38.utils.device_features import full_float32
-from .cams import _open_image, save_cam_dict, save_label_png
+from .cams import _open_image, load_weights, save_cam_dict, save_label_png
 from .data import WSSSDataError, voc_split
-from .evaluation import load_cam_dict
+from .evaluation import image_files, load_cam_dict
 
 STRIDE = 8  # AffinityNet's output stride, PSA's padding and pooling
 
@@ -183,16 +182,7 @@ class AffinityModel:
         if not hasattr(model, 'dense_affinity'):
             raise WSSSDataError(f'the config\'s model {type(model).__name__} '
                                 f'makes no affinities (an AffinityNet does)')
-        if not osp.isfile(checkpoint):
-            raise WSSSDataError(f'no checkpoint {checkpoint}')
-        try:
-            load_checkpoint(
-                model, checkpoint, map_location='cpu', strict=True,
-                logger='silent')
-        except RuntimeError as error:
-            reason = ' '.join(str(error).split())
-            raise WSSSDataError(f'{checkpoint} does not fit the config\'s '
-                                f'model: {reason[:300]}') from None
+        load_weights(model, checkpoint)
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
 
@@ -284,13 +274,7 @@ def random_walk(config,
         raise WSSSDataError(f'alpha and beta must be positive and logt at '
                             f'least 0, got {alpha}, {beta}, {logt}')
     samples = voc_split(data_root, split, masks=False)
-    cam_files = [osp.join(cam_dir, f'{s.name}.npy') for s in samples]
-    missing = [s.name for s, f in zip(samples, cam_files)
-               if not osp.isfile(f)]
-    if missing:
-        raise WSSSDataError(
-            f'{len(missing)} of the {len(samples)} images of {split} have no '
-            f'CAM file in {cam_dir} (e.g. {missing[0]}.npy)')
+    cam_files = image_files(samples, cam_dir, '.npy', split, 'CAM file')
     for sample, cam_file in zip(samples, cam_files):
         with _open_image(sample.img_path) as img:
             size = (img.height, img.width)
