@@ -16,7 +16,7 @@ import os.path as osp
 import re
 
 import pytest
-from config_cases import CLS_CASES, SEG_CASES
+from config_cases import CLS_CASES, SEG_CASES, write_voc_affinity
 from mmengine.config import Config
 from rn38_testing import (PRETRAINED, REPO, as_args, last_miou, run_tool,
                           user_overrides, write_imagenet_weights)
@@ -80,3 +80,31 @@ def test_imagenet_config_trains_as_shipped(config, tmp_path):
                    *as_args(opts)).stdout
     assert 'Epoch(train) [1][4/4]' in log
     assert 'accuracy/top1' in log
+
+
+def test_affinity_config_trains_as_shipped(user_dir, tmp_path):
+    """configs/wsss/rn38_voc_aff.py: PSA's batch of 8 at the 448 crop,
+    the ImageNet weights, one epoch of one iteration (8 images of 360 x
+    480: cropped in width, padded in height)."""
+    path = osp.join(REPO, 'configs', 'wsss', 'rn38_voc_aff.py')
+    cfg = Config.fromfile(path)
+    assert cfg.model.backbone.init_cfg.checkpoint == PRETRAINED
+    assert cfg.train_dataloader.batch_size == 8
+    data_root, la_dir, ha_dir = write_voc_affinity(
+        str(tmp_path), num_images=8, size=(360, 480))
+    dataset = 'train_dataloader.dataset'
+    opts = {
+        f'{dataset}.data_root': data_root,
+        f'{dataset}.la_crf_dir': la_dir,
+        f'{dataset}.ha_crf_dir': ha_dir,
+        'train_dataloader.num_workers': 0,
+        'train_dataloader.persistent_workers': False,
+        'train_cfg.max_epochs': 1,
+        'default_hooks.logger.interval': 1,
+    }
+    work_dir = tmp_path / 'work'
+    log = run_tool('train.py', path, '--work-dir', work_dir, *as_args(opts),
+                   cwd=user_dir).stdout
+    assert f'Loads checkpoint by local backend from path: {PRETRAINED}' in log
+    assert re.search(r'Epoch\(train\) \[1\]\[1/1\].* loss: [0-9.]+', log)
+    assert (work_dir / 'epoch_1.pth').is_file()

@@ -13,16 +13,27 @@ from rn38_testing import REPO
 REGISTERED = {
     ('mmseg', 'MODELS'): {
         'ResNet38', 'WiderHead', 'BootstrappedCrossEntropyLoss',
-        'OriginalEncoderDecoder', 'OriginalTTAModel'
+        'OriginalEncoderDecoder', 'OriginalTTAModel', 'AffinityNet',
+        'AffinityHead'
     },
-    ('mmseg', 'TRANSFORMS'): {'PILResizeEdge', 'CeilCenterCrop'},
-    ('mmseg', 'DATASETS'): set(),
+    ('mmseg', 'TRANSFORMS'): {
+        'PILResizeEdge', 'CeilCenterCrop', 'LoadCRFScores',
+        'AffinityLabelFromCRF'
+    },
+    ('mmseg', 'DATASETS'): {'VOCAffinityDataset'},
     ('mmpretrain', 'MODELS'): {'ResNet38', 'CAMHead'},
     ('mmpretrain', 'TRANSFORMS'): {'PILResizeEdge', 'CeilCenterCrop'},
     ('mmpretrain', 'DATASETS'): {'VOCSegClsDataset'},
     ('mmengine', 'HOOKS'): {'InferenceFastPathHook'},
     ('mmengine', 'OPTIM_WRAPPERS'): {'CPUAmpOptimWrapper'},
     ('mmengine', 'MODEL_WRAPPERS'): {'CPUDistributedDataParallel'},
+}
+
+# registered by ``import mmrn38.wsss`` only (AffinityNet and its data)
+WSSS_ONLY = {
+    ('mmseg', 'MODELS'): {'AffinityNet', 'AffinityHead'},
+    ('mmseg', 'TRANSFORMS'): {'LoadCRFScores', 'AffinityLabelFromCRF'},
+    ('mmseg', 'DATASETS'): {'VOCAffinityDataset'},
 }
 
 # the names in each library's registries, as its configs look them up
@@ -56,9 +67,11 @@ def registered_names(*imports, block_mmpretrain=False):
     return json.loads(result.stdout.splitlines()[-1])
 
 
-def expected(*libraries):
+def expected(*libraries, wsss=True):
     return {
-        f'{library}.{name}': sorted(names)
+        f'{library}.{name}':
+        sorted(names - (set() if wsss else WSSS_ONLY.get((library, name),
+                                                         set())))
         for (library, name), names in REGISTERED.items()
         if library in libraries
     }
@@ -74,13 +87,14 @@ def test_names_and_registries():
 
 def test_import_mmrn38_registers_all_that_needs_no_mmpretrain():
     """``import mmrn38`` alone: everything but the mmpretrain-only CAM head
-    and dataset."""
+    and dataset and AffinityNet's parts."""
     names = registered_names('mmrn38')
     assert names.pop('mmpretrain.MODELS') == ['ResNet38']
     assert names.pop('mmpretrain.DATASETS') == []
     assert names == {
         key: value
-        for key, value in expected('mmseg', 'mmpretrain', 'mmengine').items()
+        for key, value in expected('mmseg', 'mmpretrain', 'mmengine',
+                                   wsss=False).items()
         if key not in ('mmpretrain.MODELS', 'mmpretrain.DATASETS')
     }
 
@@ -89,8 +103,8 @@ def test_import_mmrn38_without_mmpretrain():
     """mmpretrain is optional: without it ``import mmrn38`` registers the
     mmseg and mmengine parts, and mmrn38.registry has no mmpretrain
     registries."""
-    assert registered_names(
-        'mmrn38', block_mmpretrain=True) == expected('mmseg', 'mmengine')
+    assert registered_names('mmrn38', block_mmpretrain=True) == expected(
+        'mmseg', 'mmengine', wsss=False)
     code = ("import sys\nsys.modules['mmpretrain'] = None\n"
             'import mmrn38.registry as r\n'
             'assert r.MMPRETRAIN_MODELS is None\n'

@@ -19,7 +19,8 @@ from PIL import Image
 import mmrn38  # noqa: F401
 from mmrn38.benchmark.plain_port import PlainResNet38
 from mmrn38.synthetic import render_scene
-from rn38_testing import REPO, load_tool, run_tool_here, write_config
+from rn38_testing import (REPO, load_tool, randomize_psa_net, run_tool_here,
+                          write_config)
 
 WSSS_CONFIG = osp.join(REPO, 'configs', 'wsss', 'rn38_voc_cls.py')
 WIDTH = 1 / 16
@@ -68,20 +69,7 @@ class PSAClsNet(PlainResNet38):
 
 def psa_random_net(seed=0):
     """A PSA network with random weights and BN statistics."""
-    gen = torch.Generator().manual_seed(seed)
-    net = PSAClsNet()
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            fan_in = m.weight[0].numel()
-            m.weight.data = torch.randn(
-                m.weight.shape, generator=gen) * (2 / fan_in)**0.5
-        elif isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.weight.data = torch.rand(n, generator=gen) + 0.5
-            m.bias.data = torch.randn(n, generator=gen) * 0.1
-            m.running_mean = torch.randn(n, generator=gen) * 0.1
-            m.running_var = torch.rand(n, generator=gen) + 0.5
-    return net.eval()
+    return randomize_psa_net(PSAClsNet(), seed)
 
 
 def psa_cams(net, image, labels, scales=(1.0, 0.5, 1.5, 2.0)):

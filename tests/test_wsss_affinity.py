@@ -1,7 +1,6 @@
 """PSA's AffinityNet (configs/wsss/rn38_voc_aff.py, AffinityNet,
 AffinityHead) against a plain transcription of PSA's resnet38_aff,
 train_aff.py and ExtractAffinityLabelInRadius."""
-import os
 import os.path as osp
 import re
 
@@ -10,6 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from config_cases import write_voc_affinity
 from mmengine.config import Config
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
@@ -20,7 +20,8 @@ from mmrn38.benchmark.plain_port import PlainResNet38
 from mmrn38.converters.key_mapping import backbone_source_name
 from mmrn38.models.backbones import scaled_channels
 from mmrn38.registry import MMSEG_MODELS, MMSEG_TRANSFORMS
-from rn38_testing import REPO, load_tool, run_tool_here, write_config
+from rn38_testing import (REPO, load_tool, randomize_psa_net, run_tool_here,
+                          write_config)
 
 AFF_CONFIG = osp.join(REPO, 'configs', 'wsss', 'rn38_voc_aff.py')
 WIDTH = 1 / 16
@@ -154,20 +155,7 @@ def psa_loss(aff, bg_label, fg_label, neg_label):
 
 def psa_random_aff_net(seed=0):
     """A PSA AffinityNet with random weights and BN statistics."""
-    gen = torch.Generator().manual_seed(seed)
-    net = PSAAffNet()
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            fan_in = m.weight[0].numel()
-            m.weight.data = torch.randn(
-                m.weight.shape, generator=gen) * (2 / fan_in)**0.5
-        elif isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.weight.data = torch.rand(n, generator=gen) + 0.5
-            m.bias.data = torch.randn(n, generator=gen) * 0.1
-            m.running_mean = torch.randn(n, generator=gen) * 0.1
-            m.running_var = torch.rand(n, generator=gen) + 0.5
-    return net.eval()
+    return randomize_psa_net(PSAAffNet(), seed)
 
 
 def psa_normalize_and_pad(image):
@@ -406,35 +394,12 @@ def test_crf_files_errors(tmp_path):
 # --------------------------------------------------------------------------
 # the config through tools/train.py on generated VOC-layout data
 # --------------------------------------------------------------------------
-def write_crf_files(data_root, split, la_dir, ha_dir, seed=0):
-    """la / ha files ``<id>.npy`` for the images of ``split``, as
-    make_cams.py writes them: ``{0: bg, c: map}`` for the labels c of the
-    mask, the mask's one-hot with noise, less background in the ha."""
-    from mmrn38.wsss.data import read_mask, voc_split
-    rng = np.random.default_rng(seed)
-    for folder in (la_dir, ha_dir):
-        os.makedirs(folder, exist_ok=True)
-    for sample in voc_split(data_root, split):
-        mask = read_mask(sample.mask_path)
-        keys = [0] + [int(c) for c in np.unique(mask) if 0 < c < 255]
-        la = np.stack([(mask == k) * 0.7 for k in keys]) + \
-            rng.random((len(keys), ) + mask.shape) * 0.3
-        ha = la.copy()
-        ha[0] *= 0.5
-        for folder, scores in ((la_dir, la), (ha_dir, ha)):
-            np.save(osp.join(folder, f'{sample.name}.npy'),
-                    dict(zip(keys, scores.astype(np.float32))))
-
-
 def test_config_trains_with_tools_train(tmp_path):
     """configs/wsss/rn38_voc_aff.py changed only in paths, network width
     and run length: a real epoch through the Runner, then its checkpoint
     in AffinityNet."""
-    from mmrn38.synthetic import write_voc
-    data_root = write_voc(
-        str(tmp_path / 'data'), splits=dict(train=4), size=(88, 72))
-    la_dir, ha_dir = str(tmp_path / 'crf_la'), str(tmp_path / 'crf_ha')
-    write_crf_files(data_root, 'aug', la_dir, ha_dir)
+    data_root, la_dir, ha_dir = write_voc_affinity(
+        str(tmp_path), num_images=4, size=(88, 72))
     c = [scaled_channels(n, WIDTH) for n in (512, 1024, 4096, 64, 128, 256)]
     config = write_config(
         tmp_path / 'train_aff.py', 'wsss/rn38_voc_aff.py', f'''
@@ -476,7 +441,7 @@ def test_config_trains_with_tools_train(tmp_path):
 
 def test_aff_conversion_errors(psa_aff, tmp_path):
     from mmrn38.converters import ConversionError, convert_rn38_weights
-    net, _, _ = psa_aff
+    net, _, checkpoint = psa_aff
     state = net.state_dict()
     path = str(tmp_path / 'res38_aff.pth')
     torch.save(state, path)
@@ -489,7 +454,58 @@ def test_aff_conversion_errors(psa_aff, tmp_path):
     assert sorted(backbone.dropped) == [
         'f8_3.weight', 'f8_4.weight', 'f8_5.weight', 'f9.weight'
     ]
+    # PSA's released files (torch 0.3 / 0.4) have no num_batches_tracked
+    released = {
+        k: v
+        for k, v in state.items() if not k.endswith('num_batches_tracked')
+    }
+    torch.save(released, path)
+    converted = convert_rn38_weights(path).checkpoint['state_dict']
+    assert converted.keys() == checkpoint['state_dict'].keys()
+    assert all(
+        torch.equal(converted[k], v)
+        for k, v in checkpoint['state_dict'].items()
+        if not k.endswith('num_batches_tracked'))
     del state['f8_4.weight']
     torch.save(state, path)
     with pytest.raises(ConversionError, match='no f8_4.weight'):
         convert_rn38_weights(path)
+
+
+def test_optimiser_is_train_aff_as_psa_ran():
+    """PSA's groups of train_aff.py as its PolyOptimizer built them: the
+    backbone's trained weights at lr 0.1, the head's (from_scratch_layers)
+    at 1.0, both with weight decay 5e-4, SGD momentum 5e-4 (its weight
+    decay in SGD's momentum slot); the poly lr over the config's 8
+    epochs."""
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile(AFF_CONFIG)
+    assert cfg.param_scheduler.end == cfg.train_cfg.max_epochs == 8
+    assert cfg.param_scheduler.type == 'PolyLR'
+    assert cfg.param_scheduler.power == 0.9
+    model = MMSEG_MODELS.build(tiny_model_cfg())
+    optimizer = build_optim_wrapper(model, cfg.optim_wrapper).optimizer
+    assert isinstance(optimizer, torch.optim.SGD)
+    names = {p: n for n, p in model.named_parameters()}
+    trained = 0
+    for group in optimizer.param_groups:
+        for param in group['params']:
+            if not param.requires_grad:
+                continue
+            trained += 1
+            head = names[param].startswith('head.')
+            assert group['lr'] == pytest.approx(1.0 if head else 0.1)
+            assert group['weight_decay'] == 5e-4
+            assert group['momentum'] == 5e-4
+            assert not group['nesterov'] and group['dampening'] == 0
+    assert trained == sum(p.requires_grad for p in model.parameters())
+
+
+def test_affinity_net_needs_psa_taps():
+    cfg = tiny_model_cfg()
+    cfg.backbone.out_indices = (5, )
+    with pytest.raises(ValueError, match=r'out_indices=\(2, 3, 5\)'):
+        MMSEG_MODELS.build(cfg)
+    with pytest.raises(ValueError, match='mode must be'):
+        MMSEG_MODELS.build(tiny_model_cfg())(
+            torch.zeros(1, 3, 16, 16), mode='predict')

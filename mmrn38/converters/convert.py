@@ -117,9 +117,10 @@ def _resolve_task(src: str, task: str, head: Optional[HeadSpec],
                               f'--task backbone to keep only the backbone')
     if num_classes is not None:
         if task in ('backbone', 'aff'):
+            lacks = 'head' if task == 'backbone' else 'classifier'
             raise ConversionError(f'{src}: num_classes {num_classes} given '
                                   f'but the {task} checkpoint has no '
-                                  f'classifier')
+                                  f'{lacks}')
         if num_classes != head.num_classes:
             raise ConversionError(f'{src}: the head has {head.num_classes} '
                                   f'classes, not {num_classes}')

@@ -1,7 +1,14 @@
 """The training configs of configs/ that tests/test_configs.py (shrunk,
 quick tier) and tests/test_configs_as_shipped.py (as shipped, slow tier)
 train: for each, a tiny data set in its real on-disk layout, one validation
-image (what is validated is the config's pipeline, not a score)."""
+image (what is validated is the config's pipeline, not a score).
+:func:`write_voc_affinity` writes the data of configs/wsss/rn38_voc_aff.py:
+VOC images with make_cams.py's la / ha CRF files."""
+import os
+import os.path as osp
+
+import numpy as np
+
 from mmrn38.synthetic import (write_ade20k, write_cityscapes, write_context,
                               write_voc)
 
@@ -16,3 +23,32 @@ SEG_CASES = {
     lambda root: write_ade20k(root, dict(training=4, validation=1)),
 }
 CLS_CASES = ['rn38_in1k.py', 'rn38-a_in1k.py']
+
+
+def write_crf_files(data_root, split, la_dir, ha_dir, seed=0):
+    """la / ha files ``<id>.npy`` for the images of ``split``, as
+    make_cams.py writes them: ``{0: bg, c: map}`` for the labels c of the
+    mask, the mask's one-hot with noise, less background in the ha."""
+    from mmrn38.wsss.data import read_mask, voc_split
+    rng = np.random.default_rng(seed)
+    for folder in (la_dir, ha_dir):
+        os.makedirs(folder, exist_ok=True)
+    for sample in voc_split(data_root, split):
+        mask = read_mask(sample.mask_path)
+        keys = [0] + [int(c) for c in np.unique(mask) if 0 < c < 255]
+        la = np.stack([(mask == k) * 0.7 for k in keys]) + \
+            rng.random((len(keys), ) + mask.shape) * 0.3
+        ha = la.copy()
+        ha[0] *= 0.5
+        for folder, scores in ((la_dir, la), (ha_dir, ha)):
+            np.save(osp.join(folder, f'{sample.name}.npy'),
+                    dict(zip(keys, scores.astype(np.float32))))
+
+
+def write_voc_affinity(root, num_images, size):
+    """VOC 2012 (``num_images`` in train_aug, ``size`` (h, w)) and its
+    CRF files: ``(data_root, la_crf_dir, ha_crf_dir)``."""
+    data_root = write_voc(root, dict(train=num_images), size)
+    la_dir, ha_dir = osp.join(root, 'crf_la'), osp.join(root, 'crf_ha')
+    write_crf_files(data_root, 'aug', la_dir, ha_dir)
+    return data_root, la_dir, ha_dir

@@ -274,3 +274,24 @@ def write_imagenet_weights(root):
     os.makedirs(osp.join(root, 'checkpoints'), exist_ok=True)
     torch.save({'state_dict': model.state_dict(), 'meta': {}},
                osp.join(root, PRETRAINED))
+
+
+def randomize_psa_net(net, seed=0):
+    """``net`` (a PSA-named plain network) with random weights and BN
+    statistics, in eval mode: convs N(0, 2 / fan_in), BN scales in [0.5,
+    1.5), shifts and means about 0.1, variances in [0.5, 1.5)."""
+    import torch
+    import torch.nn as nn
+    gen = torch.Generator().manual_seed(seed)
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            fan_in = m.weight[0].numel()
+            m.weight.data = torch.randn(
+                m.weight.shape, generator=gen) * (2 / fan_in)**0.5
+        elif isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.weight.data = torch.rand(n, generator=gen) + 0.5
+            m.bias.data = torch.randn(n, generator=gen) * 0.1
+            m.running_mean = torch.randn(n, generator=gen) * 0.1
+            m.running_var = torch.rand(n, generator=gen) + 0.5
+    return net.eval()

@@ -124,8 +124,12 @@ class AffinityNet(BaseModel):
 
     def dense_affinity(self, inputs: Tensor) -> Tensor:
         """PSA's ``forward(x, to_dense=True)``: the symmetric affinity
-        matrix of all positions, ones on the diagonal, zero for pairs
-        farther apart than the radius.
+        matrix of all positions, ones on the diagonal, the affinities of
+        PSA's pairs (:func:`affinity_pair_indices`) and zero elsewhere
+        (positions at least the radius apart, and the pairs whose first
+        position in raster order lies in the last ``radius - 1`` rows or
+        in the first or last ``radius - 1`` columns, which PSA leaves
+        out).
 
         Args:
             inputs (Tensor): ``(B, 3, H, W)`` normalised images (PSA's
