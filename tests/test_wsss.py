@@ -703,7 +703,8 @@ def test_eval_label_dir_exact(tmp_path, capsys):
     }
     for extra, message in bad.items():
         assert eval_cams.main(args + list(extra)) == 1
-        assert capsys.readouterr().err.strip() == f'eval_cams: error: {message}'
+        err = capsys.readouterr().err.strip()
+        assert err == f'eval_cams: error: {message}'
     os.remove(labels / 'a.png')
     with pytest.raises(WSSSDataError, match=r'b.png: label 7 is beyond the '
                        r'3 classes \(0 .. 2, 255 for none\)'):
@@ -748,3 +749,27 @@ def test_config_trains_with_tools_train(voc_root, tmp_path):
                         '--device', 'cpu')
     assert '2 images of val' in log
     assert len(os.listdir(tmp_path / 'cams')) == 2
+
+
+def test_pseudo_label_config_is_rn38_voc_with_adam():
+    """configs/wsss/rn38_voc_pseudo.py = configs/rn38_voc.py but for the
+    training data (train_aug's images, the pseudo-label folder) and Adam
+    (its training runs in test_configs.py and, as shipped, in
+    test_configs_as_shipped.py)."""
+    voc = Config.fromfile(osp.join(REPO, 'configs', 'rn38_voc.py'))
+    pseudo = Config.fromfile(
+        osp.join(REPO, 'configs', 'wsss', 'rn38_voc_pseudo.py'))
+    changed = {
+        k
+        for k in set(voc) | set(pseudo) if voc.get(k) != pseudo.get(k)
+    }
+    assert changed == {'train_dataloader', 'optim_wrapper', 'pseudo_label_dir'}
+    for key in ('batch_size', 'sampler', 'num_workers'):
+        assert pseudo.train_dataloader[key] == voc.train_dataloader[key]
+    dataset = pseudo.train_dataloader.dataset
+    assert dataset.data_prefix.seg_map_path == pseudo.pseudo_label_dir
+    assert dataset.ann_file == 'ImageSets/Segmentation/aug.txt'
+    assert dataset.pipeline == voc.train_pipeline
+    assert pseudo.optim_wrapper.optimizer.type == 'Adam'
+    assert (pseudo.optim_wrapper.paramwise_cfg ==
+            voc.optim_wrapper.paramwise_cfg)

@@ -74,9 +74,11 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # From scratch on 320 images, AdamW (lr 2e-3, weight decay 1e-4, the same
-# poly decay, one lr for all) instead of PSA's fine-tuning SGD: measured on
-# this dataset, SGD with momentum 0.9 from lr 0.1 (head 1x; 10x diverged)
-# reached 46.6 % pseudo-label mIoU after 15 epochs, AdamW 64.9 %
+# poly decay, one lr for all) instead of PSA's fine-tuning SGD (the
+# parent's, momentum 5e-4 as PSA ran it, ../_base_/schedules/
+# psa_sgd_poly.py; not tried on this data): measured on this dataset, SGD
+# with momentum 0.9 from lr 0.1 (head 1x; 10x diverged) reached 46.6 %
+# pseudo-label mIoU after 15 epochs, AdamW 64.9 %
 # (docs/en/user_guides/wsss.md).
 # 10 epochs of 20 iterations of batch 16.
 max_epochs = 10
