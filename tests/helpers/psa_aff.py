@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from rn38_testing import randomize_psa_net
 
 from mmrn38.benchmark.plain_port import PlainResNet38
 from mmrn38.models.backbones import scaled_channels
@@ -110,20 +111,7 @@ class PSAAffNet(PlainResNet38):
 
 def psa_random_aff_net(width, seed=0):
     """A PSAAffNet with random weights and BN statistics, in eval mode."""
-    gen = torch.Generator().manual_seed(seed)
-    net = PSAAffNet(width)
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            fan_in = m.weight[0].numel()
-            m.weight.data = torch.randn(
-                m.weight.shape, generator=gen) * (2 / fan_in)**0.5
-        elif isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.weight.data = torch.rand(n, generator=gen) + 0.5
-            m.bias.data = torch.randn(n, generator=gen) * 0.1
-            m.running_mean = torch.randn(n, generator=gen) * 0.1
-            m.running_var = torch.rand(n, generator=gen) + 0.5
-    return net.eval()
+    return randomize_psa_net(PSAAffNet(width), seed)
 
 
 def psa_normalize(image):
