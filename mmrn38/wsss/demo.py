@@ -35,6 +35,16 @@ from .evaluation import Sweep, evaluate_cams, evaluate_labels, load_cam_dict
 from .random_walk import random_walk
 
 TRAIN, HELD_OUT = 'train', 'val'
+# The demo's background powers: PSA's (4 and 32 for the CRF files, 16 for
+# the random walk) suit VOC's CAMs, whose best background threshold is
+# about 0.2; the demo's CAMs, 16x16 maps of 128-pixel scenes, are blobs
+# whose best threshold is 0.65. The powers below put the crossing of
+# (1 - cam) ** alpha and cam where PSA's sit relative to that threshold
+# (la: confident foreground only, ha: confident background only);
+# docs/en/user_guides/wsss.md has the measurements.
+DEMO_CRF_ALPHAS = (0.15, 2.5)
+DEMO_RW_ALPHA = 1.
+DEMO_RW_LOGT = 8
 
 
 def heatmap(cams: dict, shape) -> np.ndarray:
@@ -109,6 +119,9 @@ def run_wsss_demo(config: str,
                   max_epochs: Optional[int] = None,
                   scales=(1.0, 0.5, 1.5, 2.0),
                   train_scales=(1.0, ),
+                  crf_alphas=DEMO_CRF_ALPHAS,
+                  rw_alpha: float = DEMO_RW_ALPHA,
+                  rw_logt: int = DEMO_RW_LOGT,
                   num_overlays: int = 8) -> dict:
     """PSA's whole pipeline on the built-in data: generate it (unless
     there), train the CAM classifier, make CAMs (and the la / ha CRF files
@@ -131,6 +144,10 @@ def run_wsss_demo(config: str,
         train_scales: CAM scales of the training images (the demo's
             default 1.0: they make only the CRF files and the walked
             labels the next networks learn from).
+        crf_alphas: Background powers of the la and ha CRF files (PSA:
+            4, 32).
+        rw_alpha, rw_logt: The random walk's background power and
+            squarings (PSA: 16, 8).
         num_overlays: How many held-out images to draw.
 
     Returns:
@@ -139,7 +156,8 @@ def run_wsss_demo(config: str,
         segmentation network), in %, ``classes`` (with background),
         ``checkpoint`` (the classifier's), ``aff_checkpoint``,
         ``seg_checkpoint``, ``cam_dir``, ``rw_dir``, ``overlay_dir``,
-        ``overlays``, ``splits`` and ``seconds`` (per stage).
+        ``overlays``, ``splits``, ``rw_params`` and ``seconds`` (per
+        stage).
     """
     seconds = {}
     cfg = load_config(config, work_dir=work_dir)
@@ -172,7 +190,8 @@ def run_wsss_demo(config: str,
     start = time.time()
     make_cams(cfg, checkpoint, data_root, TRAIN, out_cam=cam_dir,
               out_la_crf=crf_dirs['la'], out_ha_crf=crf_dirs['ha'],
-              scales=train_scales)
+              scales=train_scales, low_alpha=crf_alphas[0],
+              high_alpha=crf_alphas[1])
     make_cams(cfg, checkpoint, data_root, HELD_OUT, out_cam=cam_dir,
               scales=scales)
     seconds['cams'] = time.time() - start
@@ -195,7 +214,8 @@ def run_wsss_demo(config: str,
     start = time.time()
     for split in (TRAIN, HELD_OUT):
         random_walk(aff_cfg, aff_checkpoint, data_root, split, cam_dir,
-                    out_rw=rw_dir, num_classes=num_classes)
+                    out_rw=rw_dir, alpha=rw_alpha, logt=rw_logt,
+                    num_classes=num_classes)
     seconds['random walk'] = time.time() - start
     rw_miou = evaluate_labels(data_root, HELD_OUT, rw_dir, num_classes).miou
 
@@ -231,4 +251,5 @@ def run_wsss_demo(config: str,
         overlay_dir=overlay_dir,
         overlays=overlays,
         splits=spec['splits'],
+        rw_params=dict(alpha=rw_alpha, beta=8, logt=rw_logt),
         seconds=seconds)

@@ -8,7 +8,8 @@ import argparse
 import os.path as osp
 import time
 
-from mmrn38.wsss.demo import run_wsss_demo
+from mmrn38.wsss.demo import (DEMO_CRF_ALPHAS, DEMO_RW_ALPHA, DEMO_RW_LOGT,
+                              run_wsss_demo)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -47,6 +48,18 @@ def parse_args():
         '(default 1.0, a quarter of the time of PSA\'s four: they only make '
         'the CRF files and the labels of the next networks)')
     parser.add_argument(
+        '--crf-alphas', type=float, nargs=2, default=list(DEMO_CRF_ALPHAS),
+        metavar=('LOW', 'HIGH'),
+        help='background powers of the la / ha CRF files (default: the '
+        'demo\'s, see mmrn38/wsss/demo.py; PSA\'s: 4 32)')
+    parser.add_argument(
+        '--rw-alpha', type=float, default=DEMO_RW_ALPHA,
+        help='background power of the random walk (default: the demo\'s; '
+        'PSA\'s: 16)')
+    parser.add_argument(
+        '--rw-logt', type=int, default=DEMO_RW_LOGT,
+        help='squarings of the transition matrix (default 8, PSA\'s)')
+    parser.add_argument(
         '--num-overlays', type=int, default=8,
         help='held-out images to draw')
     return parser.parse_args()
@@ -57,8 +70,9 @@ def stage_table(result) -> str:
     sweep = result['sweep']
     rows = [('CAM', sweep.miou[sweep.best],
              f'best background threshold {sweep.thresholds[sweep.best]:.2f}'),
-            ('random walk', result['rw_miou'], 'PSA\'s alpha 16, beta 8, '
-             'logt 8'),
+            ('random walk', result['rw_miou'],
+             'alpha {alpha:g}, beta {beta:g}, logt {logt}'.format(
+                 **result['rw_params'])),
             ('segmentation', result['seg_miou'],
              'trained on the walked labels')]
     lines = ['stage          held-out mIoU (%)']
@@ -74,7 +88,9 @@ def main():
         args.config, args.aff_config, args.seg_config,
         osp.abspath(args.work_dir), osp.abspath(args.data_root),
         max_epochs=args.epochs, scales=args.scales,
-        train_scales=args.train_scales, num_overlays=args.num_overlays)
+        train_scales=args.train_scales, crf_alphas=args.crf_alphas,
+        rw_alpha=args.rw_alpha, rw_logt=args.rw_logt,
+        num_overlays=args.num_overlays)
     sweep = result['sweep']
     best = sweep.best
     per_class = '\n'.join(
