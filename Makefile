@@ -26,8 +26,9 @@ test-all: setup lint
 demo: setup
 	$(PYTHON) tools/demo.py
 
-# Weakly-supervised segmentation on the built-in data
-# (docs/en/user_guides/wsss.md): CAM classifier, CAMs, pseudo-label mIoU.
+# Weakly-supervised segmentation on the built-in data, PSA's whole chain
+# (docs/en/user_guides/wsss.md): CAM classifier, CAMs and CRF files,
+# AffinityNet, random walk, segmentation network; held-out mIoU per stage.
 .PHONY: demo-wsss
 
 demo-wsss: setup

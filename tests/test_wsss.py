@@ -773,32 +773,3 @@ def test_pseudo_label_config_is_rn38_voc_with_adam():
     assert pseudo.optim_wrapper.optimizer.type == 'Adam'
     assert (pseudo.optim_wrapper.paramwise_cfg ==
             voc.optim_wrapper.paramwise_cfg)
-
-
-# --------------------------------------------------------------------------
-# the demo (make demo-wsss), shrunk
-# --------------------------------------------------------------------------
-def test_wsss_demo_runs(tmp_path):
-    from mmengine.registry import DefaultScope
-    from mmrn38.wsss.demo import run_wsss_demo
-    config = write_config(
-        tmp_path / 'demo.py', 'wsss/rn38_demo_cls.py', """
-        synthetic_data = dict(
-            splits=dict(train=4, val=2), size=(40, 40), num_classes=7,
-            seed=0)
-        model = dict(backbone=dict(width=1 / 16), head=dict(in_channels=256))
-        train_dataloader = dict(batch_size=4)
-        """)
-    # the Runner makes its scope the default: keep it from later tests
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        result = run_wsss_demo(config, str(tmp_path / 'work'),
-                               str(tmp_path / 'data'), max_epochs=1,
-                               scales=(1.0, ), num_overlays=2)
-    sweep = result['sweep']
-    assert sweep.num_images == 2 and len(sweep.miou) == 19
-    assert len(result['classes']) == 7
-    assert sorted(os.listdir(result['cam_dir'])) == [
-        '2007_010000.npy', '2007_010001.npy'
-    ]
-    for path in result['overlays']:
-        assert Image.open(path).size == (4 * 40, 40)

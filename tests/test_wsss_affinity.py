@@ -7,115 +7,30 @@ import re
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from config_cases import write_voc_affinity
 from mmengine.config import Config
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
+from psa_aff import psa_random_aff_net, psa_search_dist
+from rn38_testing import REPO, load_tool, run_tool_here, write_config
 
 import mmrn38  # noqa: F401
 import mmrn38.wsss  # noqa: F401
-from mmrn38.benchmark.plain_port import PlainResNet38
 from mmrn38.converters.key_mapping import backbone_source_name
 from mmrn38.models.backbones import scaled_channels
 from mmrn38.registry import MMSEG_MODELS, MMSEG_TRANSFORMS
-from rn38_testing import (REPO, load_tool, randomize_psa_net, run_tool_here,
-                          write_config)
 
 AFF_CONFIG = osp.join(REPO, 'configs', 'wsss', 'rn38_voc_aff.py')
 WIDTH = 1 / 16
 
 
 # --------------------------------------------------------------------------
-# PSA, transcribed in plain PyTorch / numpy from jiwoon-ahn/psa:
-# network/resnet38_aff.py (on resnet38d = the plain port with PSA's names,
-# dropout layout and BN eps), tool/pyutils.py get_indices_of_pairs,
+# PSA, transcribed in plain PyTorch / numpy from jiwoon-ahn/psa (the network,
+# resnet38_aff.py, and get_indices_of_pairs in tests/helpers/psa_aff.py):
 # train_aff.py (loss), voc12/data.py (ExtractAffinityLabelInRadius,
 # VOC12AffDataset's label), tool/imutils.py (AvgPool2d). Channels * WIDTH.
 # --------------------------------------------------------------------------
-def psa_search_dist(radius):
-    dist = [(0, x) for x in range(1, radius)]
-    for y in range(1, radius):
-        for x in range(-radius + 1, radius):
-            if x * x + y * y < radius * radius:
-                dist.append((y, x))
-    return dist
-
-
-def psa_indices_of_pairs(radius, size):
-    full = np.reshape(np.arange(0, size[0] * size[1], dtype=np.int64), size)
-    rf = radius - 1
-    ch, cw = size[0] - rf, size[1] - 2 * rf
-    ind_from = np.reshape(full[:-rf, rf:-rf], [-1])
-    ind_to = [
-        np.reshape(full[dy:dy + ch, rf + dx:rf + dx + cw], [-1])
-        for dy, dx in psa_search_dist(radius)
-    ]
-    return ind_from, np.concatenate(ind_to, axis=0)
-
-
-class PSAAffNet(PlainResNet38):
-    """PSA's ``resnet38_aff.Net``."""
-
-    def __init__(self):
-        super().__init__(width=WIDTH, dropout_layout='psa', eps=1e-5)
-
-        def c(n):
-            return scaled_channels(n, WIDTH)
-
-        self.f8_3 = nn.Conv2d(c(512), c(64), 1, bias=False)
-        self.f8_4 = nn.Conv2d(c(1024), c(128), 1, bias=False)
-        self.f8_5 = nn.Conv2d(c(4096), c(256), 1, bias=False)
-        self.f9 = nn.Conv2d(c(448), c(448), 1, bias=False)
-
-    def forward_as_dict(self, x):
-        x = self.conv1a(x)
-        taps = {}
-        for name in self.blocks:
-            block = getattr(self, name)
-            if name in ('b5', 'b6'):  # ResBlock(get_x_bn_relu=True)
-                taps['conv4' if name == 'b5' else 'conv5'] = F.relu(
-                    block.bn_branch2a(x))
-            x = block(x)
-        taps['conv6'] = F.relu(self.bn7(x))
-        return taps
-
-    def features(self, x):
-        d = self.forward_as_dict(x)
-        f8_3 = F.elu(self.f8_3(d['conv4']))
-        f8_4 = F.elu(self.f8_4(d['conv5']))
-        f8_5 = F.elu(self.f8_5(d['conv6']))
-        return F.elu(self.f9(torch.cat([f8_3, f8_4, f8_5], dim=1)))
-
-    def forward(self, x, to_dense=False):
-        x = self.features(x)
-        ind_from, ind_to = psa_indices_of_pairs(5, (x.size(2), x.size(3)))
-        ind_from = torch.from_numpy(ind_from)
-        ind_to = torch.from_numpy(ind_to)
-        x = x.view(x.size(0), x.size(1), -1)
-        ff = torch.index_select(x, dim=2, index=ind_from)
-        ft = torch.index_select(x, dim=2, index=ind_to)
-        ff = torch.unsqueeze(ff, dim=2)
-        ft = ft.view(ft.size(0), ft.size(1), -1, ff.size(3))
-        aff = torch.exp(-torch.mean(torch.abs(ft - ff), dim=1))
-        if not to_dense:
-            return aff
-        aff = aff.view(-1)
-        ind_from_exp = torch.unsqueeze(ind_from, dim=0).expand(
-            ft.size(2), -1).contiguous().view(-1)
-        indices = torch.stack([ind_from_exp, ind_to])
-        indices_tp = torch.stack([ind_to, ind_from_exp])
-        area = x.size(2)
-        indices_id = torch.stack(
-            [torch.arange(0, area).long(),
-             torch.arange(0, area).long()])
-        return torch.sparse_coo_tensor(
-            torch.cat([indices, indices_id, indices_tp], dim=1),
-            torch.cat([aff, torch.ones([area]), aff]),
-            (area, area), check_invariants=True).to_dense()
-
-
 def psa_affinity_labels(label, cropsize, radius=5):
     """ExtractAffinityLabelInRadius(cropsize, radius)(label)."""
     rf = radius - 1
@@ -153,11 +68,6 @@ def psa_loss(aff, bg_label, fg_label, neg_label):
     return bg_loss / 4 + fg_loss / 4 + neg_loss / 2
 
 
-def psa_random_aff_net(seed=0):
-    """A PSA AffinityNet with random weights and BN statistics."""
-    return randomize_psa_net(PSAAffNet(), seed)
-
-
 def psa_normalize_and_pad(image):
     """PSA's Normalize + HWC_to_CHW, then infer_aff.py's zero padding to
     multiples of 8: uint8 ``(H, W, 3)`` RGB -> ``(1, 3, H8, W8)``."""
@@ -187,7 +97,7 @@ def psa_aff(tmp_path_factory):
     """PSA's net, a res38_aff.pth of it converted by rn38_to_mm.py without
     options, and the config's model loaded strictly from that."""
     folder = tmp_path_factory.mktemp('psa_aff')
-    net = psa_random_aff_net()
+    net = psa_random_aff_net(WIDTH)
     src, dst = str(folder / 'res38_aff.pth'), str(folder / 'rn38_aff.pth')
     torch.save(net.state_dict(), src)
     assert load_tool('model_converters/rn38_to_mm.py').main([src, dst]) == 0

@@ -48,6 +48,24 @@ DEFAULT_SCALES = (1.0, 0.5, 1.5, 2.0)  # PSA's infer_cls.py
 NORM_EPS = 1e-5
 
 
+def load_weights(model: torch.nn.Module, checkpoint: str):
+    """Load ``checkpoint`` into ``model``; every key must fit (strict).
+
+    Raises:
+        WSSSDataError: No such file, or one that does not fit the model.
+    """
+    if not osp.isfile(checkpoint):
+        raise WSSSDataError(f'no checkpoint {checkpoint}')
+    try:
+        load_checkpoint(
+            model, checkpoint, map_location='cpu', strict=True,
+            logger='silent')
+    except RuntimeError as error:
+        reason = ' '.join(str(error).split())
+        raise WSSSDataError(f'{checkpoint} does not fit the config\'s '
+                            f'model: {reason[:300]}') from None
+
+
 class CAMModel:
     """A CAM classifier built from its config, with its data preprocessor.
 
@@ -81,16 +99,7 @@ class CAMModel:
             raise WSSSDataError(f'the config\'s head '
                                 f'{type(model.head).__name__} makes no CAMs '
                                 f'(a CAMHead does)')
-        if not osp.isfile(checkpoint):
-            raise WSSSDataError(f'no checkpoint {checkpoint}')
-        try:
-            load_checkpoint(
-                model, checkpoint, map_location='cpu', strict=True,
-                logger='silent')
-        except RuntimeError as error:
-            reason = ' '.join(str(error).split())
-            raise WSSSDataError(f'{checkpoint} does not fit the config\'s '
-                                f'model: {reason[:300]}') from None
+        load_weights(model, checkpoint)
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         if fast:

@@ -13,7 +13,7 @@ Layout read (``DATA_ROOT`` = ``.../VOC2012``)::
     ImageSets/Segmentation/<split>.txt
 """
 import os.path as osp
-from typing import List, NamedTuple, Sequence
+from typing import List, NamedTuple, Optional, Sequence
 
 import numpy as np
 from mmengine import list_from_file
@@ -28,10 +28,11 @@ class WSSSDataError(ValueError):
 
 
 class VOCSample(NamedTuple):
-    """One image of a split: its name, image file and mask file."""
+    """One image of a split: its name, image file and mask file (None if
+    it has none and none was required)."""
     name: str
     img_path: str
-    mask_path: str
+    mask_path: Optional[str]
 
 
 def _short(items: Sequence[str], limit: int = 3) -> str:
@@ -40,10 +41,17 @@ def _short(items: Sequence[str], limit: int = 3) -> str:
                     if len(items) > limit else '')
 
 
-def voc_split(data_root: str, split: str) -> List[VOCSample]:
+def voc_split(data_root: str, split: str,
+              masks: bool = True) -> List[VOCSample]:
     """The images of ``ImageSets/Segmentation/<split>.txt`` with their
     files; the mask is taken from ``SegmentationClassAug`` if it is there,
     else from ``SegmentationClass``.
+
+    Args:
+        data_root: The ``VOC2012`` folder.
+        split: The list's name.
+        masks: Whether every image needs a mask (False: ``mask_path`` is
+            None where there is none).
 
     Raises:
         WSSSDataError: No such list, an empty list, or images / masks
@@ -60,14 +68,14 @@ def voc_split(data_root: str, split: str) -> List[VOCSample]:
     samples, no_image, no_mask = [], [], []
     for name in names:
         img_path = osp.join(data_root, 'JPEGImages', f'{name}.jpg')
-        masks = [
+        mask_paths = [
             osp.join(data_root, folder, f'{name}.png')
             for folder in MASK_FOLDERS
         ]
-        mask_path = next((m for m in masks if osp.isfile(m)), None)
+        mask_path = next((m for m in mask_paths if osp.isfile(m)), None)
         if not osp.isfile(img_path):
             no_image.append(name)
-        if mask_path is None:
+        if mask_path is None and masks:
             no_mask.append(name)
         samples.append(VOCSample(name, img_path, mask_path))
     problems = []

@@ -21,8 +21,8 @@ import torch
 from mmengine.utils import ProgressBar
 from mmseg.evaluation.metrics import IoUMetric
 
-from .data import IGNORE_INDEX, WSSSDataError, image_labels, read_mask, \
-    voc_split
+from .data import (IGNORE_INDEX, VOCSample, WSSSDataError, image_labels,
+                   read_mask, voc_split)
 
 DEFAULT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
 
@@ -57,6 +57,22 @@ def iou_percent(areas: torch.Tensor):
     mean (NaN classes left out), by ``IoUMetric.total_area_to_metrics``."""
     iou = IoUMetric.total_area_to_metrics(*areas, metrics=['mIoU'])['IoU']
     return iou * 100, float(np.nanmean(iou) * 100)
+
+
+def image_files(samples: List[VOCSample], folder: str, ext: str,
+                split: str, kind: str) -> List[str]:
+    """``<folder>/<name><ext>`` of each image of a split.
+
+    Raises:
+        WSSSDataError: Some are missing (how many, and the first).
+    """
+    files = [osp.join(folder, f'{s.name}{ext}') for s in samples]
+    missing = [s.name for s, f in zip(samples, files) if not osp.isfile(f)]
+    if missing:
+        raise WSSSDataError(
+            f'{len(missing)} of the {len(samples)} images of {split} have no '
+            f'{kind} in {folder} (e.g. {missing[0]}{ext})')
+    return files
 
 
 def load_cam_dict(path: str) -> Dict[int, np.ndarray]:
@@ -154,13 +170,7 @@ def evaluate_cams(data_root: str,
     if not thresholds:
         raise WSSSDataError('no thresholds to evaluate')
     samples = voc_split(data_root, split)
-    cam_files = [osp.join(cam_dir, f'{s.name}.npy') for s in samples]
-    missing = [s.name for s, f in zip(samples, cam_files)
-               if not osp.isfile(f)]
-    if missing:
-        raise WSSSDataError(
-            f'{len(missing)} of the {len(samples)} images of {split} have no '
-            f'CAM file in {cam_dir} (e.g. {missing[0]}.npy)')
+    cam_files = image_files(samples, cam_dir, '.npy', split, 'CAM file')
     total = torch.zeros(len(thresholds), 4, num_classes)
     bar = ProgressBar(len(samples)) if progress else None
     for sample, cam_file in zip(samples, cam_files):
@@ -203,12 +213,7 @@ def evaluate_labels(data_root: str,
             (missing files are reported before any evaluation).
     """
     samples = voc_split(data_root, split)
-    files = [osp.join(label_dir, f'{s.name}.png') for s in samples]
-    missing = [s.name for s, f in zip(samples, files) if not osp.isfile(f)]
-    if missing:
-        raise WSSSDataError(
-            f'{len(missing)} of the {len(samples)} images of {split} have no '
-            f'label PNG in {label_dir} (e.g. {missing[0]}.png)')
+    files = image_files(samples, label_dir, '.png', split, 'label PNG')
     total = torch.zeros(4, num_classes)
     scored = unlabelled = 0
     bar = ProgressBar(len(samples)) if progress else None

@@ -1,13 +1,15 @@
-"""Weakly-supervised segmentation in one command (``make demo-wsss``): on
-the built-in dataset, train PSA's ResNet-38 CAM classifier from image-level
-labels only, make CAMs of held-out images by PSA's procedure, report the
-mIoU of their pseudo-labels against the hidden masks over background
-thresholds, and draw CAM overlays."""
+"""Weakly-supervised segmentation in one command (``make demo-wsss``): PSA's
+whole pipeline on the built-in dataset. Train PSA's ResNet-38 CAM classifier
+from image-level labels only, make CAMs by PSA's procedure and CRF label
+files, train AffinityNet, random-walk the CAMs, train the segmentation
+network on the walked labels, and report the held-out mIoU of each stage
+(CAM, random walk, segmentation) against the hidden masks in one table."""
 import argparse
 import os.path as osp
 import time
 
-from mmrn38.wsss.demo import run_wsss_demo
+from mmrn38.wsss.demo import (DEMO_CRF_ALPHAS, DEMO_RW_ALPHA, DEMO_RW_LOGT,
+                              run_wsss_demo)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -21,6 +23,14 @@ def parse_args():
         default=osp.join(REPO, 'configs', 'wsss', 'rn38_demo_cls.py'),
         help='demo config')
     parser.add_argument(
+        '--aff-config',
+        default=osp.join(REPO, 'configs', 'wsss', 'rn38_demo_aff.py'),
+        help='AffinityNet demo config')
+    parser.add_argument(
+        '--seg-config',
+        default=osp.join(REPO, 'configs', 'wsss', 'rn38_demo_pseudo.py'),
+        help='demo config of the segmentation network on pseudo-labels')
+    parser.add_argument(
         '--work-dir', default=osp.join(REPO, 'work_dirs', 'rn38_wsss_demo'),
         help='folder for the checkpoint, logs, CAMs and overlays')
     parser.add_argument(
@@ -30,19 +40,56 @@ def parse_args():
         '--epochs', type=int, help='training epochs (default: config)')
     parser.add_argument(
         '--scales', type=float, nargs='+', default=[1.0, 0.5, 1.5, 2.0],
-        help='CAM scales, each also mirrored (default: PSA\'s)')
+        help='CAM scales of the held-out images, each also mirrored '
+        '(default: PSA\'s)')
+    parser.add_argument(
+        '--train-scales', type=float, nargs='+', default=[1.0],
+        help='CAM scales of the training images, each also mirrored '
+        '(default 1.0, a quarter of the time of PSA\'s four: they only make '
+        'the CRF files and the labels of the next networks)')
+    parser.add_argument(
+        '--crf-alphas', type=float, nargs=2, default=list(DEMO_CRF_ALPHAS),
+        metavar=('LOW', 'HIGH'),
+        help='background powers of the la / ha CRF files (default: the '
+        'demo\'s, see mmrn38/wsss/demo.py; PSA\'s: 4 32)')
+    parser.add_argument(
+        '--rw-alpha', type=float, default=DEMO_RW_ALPHA,
+        help='background power of the random walk (default: the demo\'s; '
+        'PSA\'s: 16)')
+    parser.add_argument(
+        '--rw-logt', type=int, default=DEMO_RW_LOGT,
+        help='squarings of the transition matrix (default 8, PSA\'s)')
     parser.add_argument(
         '--num-overlays', type=int, default=8,
         help='held-out images to draw')
     return parser.parse_args()
 
 
+def stage_table(result) -> str:
+    """The held-out mIoU of each stage, one line each."""
+    sweep = result['sweep']
+    rows = [('CAM', sweep.miou[sweep.best],
+             f'best background threshold {sweep.thresholds[sweep.best]:.2f}'),
+            ('random walk', result['rw_miou'],
+             'alpha {alpha:g}, beta {beta:g}, logt {logt}'.format(
+                 **result['rw_params'])),
+            ('segmentation', result['seg_miou'],
+             'trained on the walked labels')]
+    lines = ['stage          held-out mIoU (%)']
+    lines += [f'{name:<14} {miou:8.2f}           {note}'
+              for name, miou, note in rows]
+    return '\n'.join(lines)
+
+
 def main():
     args = parse_args()
     start = time.time()
     result = run_wsss_demo(
-        args.config, osp.abspath(args.work_dir), osp.abspath(args.data_root),
+        args.config, args.aff_config, args.seg_config,
+        osp.abspath(args.work_dir), osp.abspath(args.data_root),
         max_epochs=args.epochs, scales=args.scales,
+        train_scales=args.train_scales, crf_alphas=args.crf_alphas,
+        rw_alpha=args.rw_alpha, rw_logt=args.rw_logt,
         num_overlays=args.num_overlays)
     sweep = result['sweep']
     best = sweep.best
@@ -51,17 +98,19 @@ def main():
         for name, iou in zip(result['classes'], sweep.iou[best]))
     curve = ', '.join(f'{t:.2f}: {m:.1f}'
                       for t, m in zip(sweep.thresholds, sweep.miou))
-    print(f'\n==> done in {time.time() - start:.0f} s (training '
-          f'{result["train_seconds"]:.0f} s, CAMs '
-          f'{result["cam_seconds"]:.0f} s)\n'
+    times = ', '.join(f'{stage} {seconds:.0f} s'
+                      for stage, seconds in result['seconds'].items())
+    print(f'\n==> done in {time.time() - start:.0f} s ({times})\n'
           f'held-out images:       {result["splits"]["val"]} (trained on '
           f'{result["splits"]["train"]}, image-level labels only)\n'
-          f'pseudo-label mIoU:     {sweep.miou[best]:.2f} % at background '
-          f'threshold {sweep.thresholds[best]:.2f}\n'
-          f'per class (IoU %):\n{per_class}\n'
-          f'mIoU by threshold:     {curve}\n'
-          f'checkpoint:            {result["checkpoint"]}\n'
+          f'{stage_table(result)}\n'
+          f'CAM IoU per class at the best threshold (%):\n{per_class}\n'
+          f'CAM mIoU by threshold: {curve}\n'
+          f'checkpoints:           {result["checkpoint"]} (classifier), '
+          f'{result["aff_checkpoint"]} (AffinityNet), '
+          f'{result["seg_checkpoint"]} (segmentation)\n'
           f'CAMs (PSA format):     {result["cam_dir"]}/\n'
+          f'random-walk labels:    {result["rw_dir"]}/\n'
           f'overlays:              {result["overlay_dir"]}/ '
           f'({len(result["overlays"])} x image | mask | CAMs | '
           f'pseudo-labels)', flush=True)
