@@ -47,10 +47,11 @@ from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from ..utils.device_features import bf16_support
+from ..utils.device_features import bf16_support, cpu_flags
 from .backbones import PreActBottleneckUnit, ResNet38
 from .backbones.residual_units import PreActUnit
-from .winograd_conv import WinogradConv2d, pays_off
+from .conv_autotune import AutotunedConv2d, kernel_name, shared_choices
+from .winograd_conv import WinogradConv2d, is_winograd_compatible, pays_off
 
 
 def fold_unit_norms(unit: PreActUnit) -> int:
@@ -93,15 +94,16 @@ def _replace_modules(module: nn.Module, selected, replacement) -> int:
 
 def use_winograd_convs(module: nn.Module, bf16: bool = False) -> int:
     """Replace the convolutions in ``module`` for which Winograd pays off
-    (:func:`~mmrn38.models.winograd_conv.pays_off`) by
+    on this CPU (:func:`~mmrn38.models.winograd_conv.pays_off`) by
     :class:`~mmrn38.models.winograd_conv.WinogradConv2d`: F(4x4, 3x3) in
     float32, or F(2x2, 3x3) in bfloat16 with ``bf16``.
 
     Returns:
         The number of convolutions replaced.
     """
+    flags = cpu_flags()
     return _replace_modules(
-        module, pays_off,
+        module, lambda conv: pays_off(conv, bf16, flags),
         lambda conv: WinogradConv2d(conv, 2, torch.bfloat16) if bf16 else
         WinogradConv2d(conv, 4, torch.float32))
 
@@ -145,6 +147,51 @@ def use_bfloat16_convs(module: nn.Module) -> int:
                             BFloat16Conv2d.from_conv)
 
 
+def use_autotuned_convs(module: nn.Module, bf16: bool = False,
+                        cache: Optional[str] = None,
+                        plan: Optional[dict] = None) -> int:
+    """Replace every 3x3 stride-1 convolution in ``module`` that Winograd
+    can compute by an :class:`~.conv_autotune.AutotunedConv2d` that picks
+    oneDNN or Winograd by timing them on each new input shape.
+
+    Args:
+        module (nn.Module): Changed in place.
+        bf16 (bool): The kernels compute in bfloat16 (oneDNN's kernel with
+            bfloat16 weights, Winograd F(2x2)), else in float32 (oneDNN,
+            F(4x4), F(2x2)).
+        cache (str, optional): The decisions' JSON file (default
+            ``~/.cache/mmrn38/kernel_choices.json``, ``''``: none).
+        plan (dict, optional): Filled in with ``{conv name: {HxW: kernel
+            name}}`` as decisions are made.
+
+    Returns:
+        The number of convolutions replaced.
+    """
+    choices = shared_choices(cache)
+    replaced = 0
+    for parent_name, parent in list(module.named_modules()):
+        for name, child in list(parent.named_children()):
+            if not is_winograd_compatible(child):
+                continue
+            direct = BFloat16Conv2d.from_conv(child) if bf16 else child
+            full_name = f'{parent_name}.{name}' if parent_name else name
+            setattr(parent, name, AutotunedConv2d(
+                direct, torch.bfloat16 if bf16 else torch.float32, choices,
+                plan, full_name))
+            replaced += 1
+    return replaced
+
+
+def _rule_plan(module: nn.Module, plan: dict):
+    """``plan[name] = {'any size': kernel}`` for the 3x3 stride-1 convs
+    that the rule-based choice left as they are or replaced."""
+    for name, child in module.named_modules():
+        if isinstance(child, WinogradConv2d) or (
+                isinstance(child, nn.Conv2d) and child.kernel_size == (3, 3)
+                and child.stride == (1, 1)):
+            plan[name] = {'any size': kernel_name(child)}
+
+
 def _autocast_hooks(module: nn.Module, device_type: str):
     """Run ``module``'s forward under bfloat16 autocast (hooks, so that the
     model keeps its type, its ``test_step`` and its config)."""
@@ -168,7 +215,9 @@ def optimize_for_inference(model: nn.Module,
                            device: Optional[Union[str,
                                                   torch.device]] = None,
                            compile: bool = False,
-                           winograd: bool = True):
+                           winograd: bool = True,
+                           autotune: bool = False,
+                           kernel_cache: Optional[str] = None):
     """Make a model holding ResNet-38 backbones ready for fast inference.
 
     Folds BN into the convs it follows, computes the wide 3x3 convs with
@@ -204,18 +253,38 @@ def optimize_for_inference(model: nn.Module,
             with 256 or more channels and dilation up to 4 with Winograd's
             algorithm (:class:`~mmrn38.models.winograd_conv.WinogradConv2d`:
             F(4x4, 3x3) in float32, F(2x2, 3x3) with ``bf16``), compiled
-            too with ``compile``.
+            too with ``compile``; in bfloat16 on CPUs with AMX, none (the
+            rule of :func:`~mmrn38.models.winograd_conv.pays_off`).
+        autotune (bool): With ``winograd`` on CPU, choose instead for each
+            3x3 stride-1 convolution of the model (backbone and head) and
+            each input shape between oneDNN's kernel and the Winograd
+            variants by timing them once on this machine, on the first
+            input of that shape
+            (:class:`~mmrn38.models.conv_autotune.AutotunedConv2d`; a few
+            seconds on a first 512x512 forward); decisions are kept in
+            ``kernel_cache`` so that later processes time nothing. Not
+            with ``compile``.
+        kernel_cache (str, optional): The decisions' JSON file (default
+            ``~/.cache/mmrn38/kernel_choices.json``; ``''``: in memory
+            only).
 
     Returns:
         ``model``, in eval mode. Its attribute ``inference_bf16`` tells
-        whether bfloat16 autocast is on.
+        whether bfloat16 autocast is on, ``inference_plan`` which kernel
+        computes each 3x3 stride-1 conv: ``{name: {'HxW' or 'any size':
+        kernel name}}`` (with ``autotune``, filled in by each new input
+        size).
 
     Raises:
-        ValueError: the model holds no ResNet38, or ``bf16`` is not a
-            bool.
+        ValueError: the model holds no ResNet38, ``bf16`` is not a bool,
+            or ``autotune`` with ``compile``.
     """
     if not isinstance(bf16, bool):
         raise ValueError(f'bf16 must be True or False, got {bf16!r}')
+    if autotune and compile:
+        raise ValueError('optimize_for_inference: autotune times kernels '
+                         'in eager mode; it cannot be combined with '
+                         'compile')
     inner = model.module if is_model_wrapper(model) else model
     if not any(isinstance(m, ResNet38) for m in inner.modules()):
         raise ValueError(f'optimize_for_inference: {type(inner).__name__} '
@@ -234,7 +303,11 @@ def optimize_for_inference(model: nn.Module,
     for unit in inner.modules():
         if isinstance(unit, PreActUnit):
             fold_unit_norms(unit)
-    if winograd and device.type == 'cpu':
+    plan: dict = {}
+    tuned = winograd and autotune and device.type == 'cpu'
+    if tuned:
+        use_autotuned_convs(inner, use_bf16, kernel_cache, plan)
+    elif winograd and device.type == 'cpu':
         for backbone in backbones:
             use_winograd_convs(backbone, bf16=use_bf16)
     if use_bf16:
@@ -248,5 +321,8 @@ def optimize_for_inference(model: nn.Module,
         # a TTA model calls its segmentor's test_step, not its forward
         target = inner.module if isinstance(inner, BaseTTAModel) else inner
         _autocast_hooks(target, device.type)
+    if not tuned:
+        _rule_plan(inner, plan)
     inner.inference_bf16 = use_bf16
+    inner.inference_plan = plan
     return model
