@@ -14,16 +14,15 @@ a second process on the same machine times nothing.
 """
 import functools
 import json
-import logging
 import os.path as osp
 import statistics
 import threading
 import time
+import warnings
 from typing import Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.logging import print_log
 from torch import Tensor
 
 from ..utils.atomic_file import atomic_output
@@ -109,8 +108,8 @@ class KernelChoices:
                 raise ValueError('not a mapping of machines to choices')
             return data
         except (OSError, ValueError) as error:
-            print_log(f'kernel choices: ignoring {self.path} ({error})',
-                      logger='current', level=logging.WARNING)
+            warnings.warn(f'kernel choices: ignoring {self.path} '
+                          f'({error})')
             return {}
 
     def choose(self, key: str, candidates: Dict[str, Callable[[Tensor],
