@@ -14,6 +14,7 @@ a second process on the same machine times nothing.
 """
 import functools
 import json
+import os
 import os.path as osp
 import statistics
 import threading
@@ -28,7 +29,8 @@ from torch import Tensor
 from ..utils.atomic_file import atomic_output
 from .winograd_conv import WinogradConv2d
 
-#: Where :class:`KernelChoices` keeps its decisions unless told otherwise.
+#: Where :class:`KernelChoices` keeps its decisions unless told otherwise
+#: (the environment variable ``MMRN38_KERNEL_CHOICES`` names another file).
 DEFAULT_CACHE = osp.join(osp.expanduser('~'), '.cache', 'mmrn38',
                          'kernel_choices.json')
 
@@ -89,7 +91,7 @@ class KernelChoices:
 
     def __init__(self, path: Optional[str] = None,
                  timer: Callable[[Callable, Tensor], float] = time_kernel):
-        self.path = DEFAULT_CACHE if path is None else path
+        self.path = default_cache() if path is None else path
         self.timer = timer
         self.machine = machine_key()
         self._lock = threading.Lock()
@@ -139,9 +141,14 @@ class KernelChoices:
 _SHARED: Dict[str, KernelChoices] = {}
 
 
+def default_cache() -> str:
+    """``$MMRN38_KERNEL_CHOICES`` or :data:`DEFAULT_CACHE`."""
+    return os.environ.get('MMRN38_KERNEL_CHOICES') or DEFAULT_CACHE
+
+
 def shared_choices(path: Optional[str] = None) -> KernelChoices:
     """One :class:`KernelChoices` per file in this process."""
-    path = DEFAULT_CACHE if path is None else path
+    path = default_cache() if path is None else path
     if path not in _SHARED:
         _SHARED[path] = KernelChoices(path)
     return _SHARED[path]
@@ -159,6 +166,18 @@ def kernel_name(module: nn.Module) -> str:
         return winograd_name(module.output_tile,
                              module.transformed_weight.dtype)
     return f'oneDNN {str(module.weight.dtype)[6:]}'
+
+
+def plan_summary(plan: dict) -> str:
+    """``model.inference_plan`` in one line: how many convolutions (at
+    each input size) each kernel computes, e.g. ``Winograd F(4x4) float32
+    x20, oneDNN float32 x9``."""
+    counts: Dict[str, int] = {}
+    for sizes in plan.values():
+        for kernel in sizes.values():
+            counts[kernel] = counts.get(kernel, 0) + 1
+    return ', '.join(f'{k} x{n}' for k, n in sorted(
+        counts.items(), key=lambda kv: -kv[1])) or 'no 3x3 conv run yet'
 
 
 class AutotunedConv2d(nn.Module):
@@ -257,5 +276,6 @@ class AutotunedConv2d(nn.Module):
 
 
 __all__ = ['AutotunedConv2d', 'DEFAULT_CACHE', 'KernelChoices',
-           'kernel_name', 'machine_key', 'shared_choices', 'time_kernel',
+           'default_cache',
+           'kernel_name', 'machine_key', 'plan_summary', 'shared_choices', 'time_kernel',
            'winograd_name']

@@ -46,6 +46,7 @@ from mmengine.model import BaseTTAModel, is_model_wrapper
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.utils.flop_counter import conv_flop_count, register_flop_formula
 
 from ..utils.device_features import bf16_support, cpu_flags
 from .backbones import PreActBottleneckUnit, ResNet38
@@ -184,14 +185,34 @@ class PrepackedConv2d(nn.Conv2d):
         return out if autocast else out.to(x.dtype)
 
 
+@register_flop_formula(torch.ops.mkldnn._convolution_pointwise)
+def _prepacked_conv_flops(x_shape, w_shape, *args, out_shape=None,
+                          **kwargs) -> int:
+    """:class:`PrepackedConv2d`'s FLOPs for ``torch.utils.flop_counter``
+    (a convolution's)."""
+    return conv_flop_count(x_shape, w_shape, out_shape, transposed=False)
+
+
 def prepack_convs(module: nn.Module) -> int:
     """Replace every plain ``nn.Conv2d`` and :class:`BFloat16Conv2d` (zero
     padding given as numbers) in ``module`` by its
-    :class:`PrepackedConv2d`; returns how many were replaced."""
-    return _replace_modules(
+    :class:`PrepackedConv2d`, where oneDNN can pack its weights (not
+    bfloat16 ones where its kernels are capped below AVX-512, e.g.
+    ``ONEDNN_MAX_CPU_ISA=AVX2``); returns how many were replaced."""
+
+    def packed(conv):
+        try:
+            return PrepackedConv2d.from_conv(conv)
+        except RuntimeError:  # "bf16 path needs the cpu support ..."
+            return conv
+
+    before = sum(type(m) is PrepackedConv2d for m in module.modules())
+    _replace_modules(
         module, lambda child: type(child) in (nn.Conv2d, BFloat16Conv2d)
         and child.padding_mode == 'zeros'
-        and not isinstance(child.padding, str), PrepackedConv2d.from_conv)
+        and not isinstance(child.padding, str), packed)
+    return sum(type(m) is PrepackedConv2d
+               for m in module.modules()) - before
 
 
 def use_bfloat16_convs(module: nn.Module) -> int:
