@@ -10,7 +10,8 @@ size), so that the ratios see the same machine load:
   AVX-512 rule's Winograd F(4x4) (fixed), kernels chosen by timing;
 - ``bf16`` / ``bf16-onednn`` / ``bf16-winograd`` / ``bf16-tuned``: the
   same with ``bf16=True`` (Winograd F(2x2));
-- ``bf16-unpacked``: ``bf16`` without prepacked oneDNN weights;
+- ``fp32-unpacked`` / ``bf16-unpacked``: ``fp32`` / ``bf16`` without
+  prepacked oneDNN weights;
 - ``int8``: :mod:`mmrn38.deployment.int8` (torchao PT2E, x86 inductor
   quantizer, calibrated on 2 random images, compiled), where torchao is
   installed and the time budget allows.
@@ -38,9 +39,6 @@ import torch
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-FP32_CASES = ('fp32', 'fp32-onednn', 'fp32-winograd', 'fp32-tuned')
-BF16_CASES = ('bf16', 'bf16-onednn', 'bf16-winograd', 'bf16-tuned',
-              'bf16-unpacked')
 
 
 class Record:
@@ -119,6 +117,7 @@ def build_cases(record, width, out, threads, int8_sizes, int8_by):
         'fp32': {}, 'fp32-onednn': dict(winograd=False),
         'fp32-winograd': dict(rule_flags=no_amx),
         'fp32-tuned': dict(autotune=True, kernel_cache=cache),
+        'fp32-unpacked': dict(prepack=False),
         'bf16': dict(bf16=True), 'bf16-onednn': dict(bf16=True,
                                                      winograd=False),
         'bf16-winograd': dict(bf16=True, rule_flags=no_amx),
