@@ -355,13 +355,13 @@ class CountingTimer:
 def test_slower_kernel_never_chosen(tmp_path, slow_first):
     conv = nn.Conv2d(8, 8, 3, padding=1)
     x = torch.randn(1, 8, 12, 12)
-    kernels = {'slow': SlowKernel(conv, 0.02), 'fast': conv}
+    kernels = {'slow': SlowKernel(conv, 0.1), 'fast': conv}
     if not slow_first:
         kernels = dict(reversed(list(kernels.items())))
     choices = KernelChoices(str(tmp_path / 'choices.json'))
     assert choices.choose('k', kernels, x) == 'fast'
     seconds = choices.entries['k']['seconds']
-    assert seconds['slow'] >= seconds['fast'] + 0.015
+    assert seconds['slow'] >= 0.1 > seconds['fast']
     # the same in a second reader (another process), without timing
     timer = CountingTimer()
     again = KernelChoices(str(tmp_path / 'choices.json'), timer)

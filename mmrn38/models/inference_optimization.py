@@ -24,7 +24,12 @@ faster on CPU and exact to float32 rounding
    bfloat16 (:class:`BFloat16Conv2d`): the same numbers autocast would
    compute, without casting every weight on every call (6 % of the time of
    a 256x256 forward);
-6. optionally each ResNet38 compiled (``module.compile``: inductor, with
+6. on CPU with ``autotune``, every 3x3 stride-1 conv's kernel (oneDNN or
+   Winograd) chosen by timing, per input shape
+   (:mod:`.conv_autotune`); without it, in bfloat16 on AMX, no Winograd;
+7. on CPU with ``channels_last``, oneDNN's convolutions on weights packed
+   once into its blocked layout (:class:`PrepackedConv2d`);
+8. optionally each ResNet38 compiled (``module.compile``: inductor, with
    ``freezing``: weights as constants, BN-ReLU-add and Winograd's tile
    copies fused into few kernels). It pays on a fixed input size: it
    compiles once per input size (about 40 s for 256x256 on 2 cores with an
