@@ -40,7 +40,6 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 
-
 class Record:
     """The JSON record and its Markdown table, rewritten after every
     change."""

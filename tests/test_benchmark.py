@@ -194,4 +194,3 @@ def test_onednn_isa_from_verbose_output():
         'acdb::f0,attr-scratchpad:user,alg:convolution_direct,mb1,0.5\n')
     assert parsed == dict(max_isa='Intel AVX-512 with AMX', primitives={
         'convolution brg_conv_fwd:avx512_core_amx bf16': 1})
-

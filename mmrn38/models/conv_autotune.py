@@ -114,8 +114,8 @@ class KernelChoices:
                           f'({error})')
             return {}
 
-    def choose(self, key: str, candidates: Dict[str, Callable[[Tensor],
-                                                               Tensor]],
+    def choose(self, key: str,
+               candidates: Dict[str, Callable[[Tensor], Tensor]],
                x: Tensor) -> str:
         """The name of the fastest of ``candidates`` on ``x``: the stored
         decision for ``key`` where there is one among them, else each
@@ -276,6 +276,5 @@ class AutotunedConv2d(nn.Module):
 
 
 __all__ = ['AutotunedConv2d', 'DEFAULT_CACHE', 'KernelChoices',
-           'default_cache',
-           'kernel_name', 'machine_key', 'plan_summary', 'shared_choices', 'time_kernel',
-           'winograd_name']
+           'default_cache', 'kernel_name', 'machine_key', 'plan_summary',
+           'shared_choices', 'time_kernel', 'winograd_name']
