@@ -21,12 +21,12 @@ import torch.nn as nn
 from rn38_testing import REPO
 
 from mmrn38 import ResNet38, optimize_for_inference
-from mmrn38.models import conv_autotune, inference_optimization
-from mmrn38.models import winograd_conv
+from mmrn38.models import (conv_autotune, inference_optimization,
+                           winograd_conv)
 from mmrn38.models.conv_autotune import (AutotunedConv2d, KernelChoices,
                                          machine_key, time_kernel)
 from mmrn38.models.inference_optimization import (BFloat16Conv2d,
-                                                   PrepackedConv2d)
+                                                  PrepackedConv2d)
 from mmrn38.models.winograd_conv import WinogradConv2d, pays_off
 from mmrn38.utils import device_features
 
