@@ -21,8 +21,7 @@ import torch.nn as nn
 from rn38_testing import REPO
 
 from mmrn38 import ResNet38, optimize_for_inference
-from mmrn38.models import (conv_autotune, inference_optimization,
-                           winograd_conv)
+from mmrn38.models import conv_autotune, inference_optimization, winograd_conv
 from mmrn38.models.conv_autotune import (AutotunedConv2d, KernelChoices,
                                          machine_key, time_kernel)
 from mmrn38.models.inference_optimization import (BFloat16Conv2d,
