@@ -99,7 +99,8 @@ class Record:
         return '\n'.join(lines) + '\n'
 
 
-def build_cases(record, width, out, threads, int8_sizes, int8_by):
+def build_cases(record, width, out, threads, int8_sizes, int8_by,
+                only=None):
     """name -> (callable(images) -> logits, bf16)."""
     import mmrn38.models.inference_optimization as inference_optimization
     from mmrn38 import optimize_for_inference
@@ -126,6 +127,8 @@ def build_cases(record, width, out, threads, int8_sizes, int8_by):
     cases = {}
 
     def add(name, build):
+        if only and name not in only:
+            return
         start = time.time()
         try:
             cases[name] = build()
@@ -198,6 +201,8 @@ def main():
     parser.add_argument('--budget-s', type=float, default=200,
                         help='no new round starts after this many seconds')
     parser.add_argument('--width', type=float, default=1.0)
+    parser.add_argument('--only', nargs='+', metavar='CASE',
+                        help='these cases only (default all)')
     parser.add_argument('--int8-sizes', type=int, nargs='*', default=None,
                         help='sizes to quantize at (default --sizes)')
     parser.add_argument('--int8-by-s', type=float, default=100,
@@ -224,7 +229,7 @@ def main():
         record.data['notes'].append(f'no int8: {error}')
         int8_sizes = []
     cases = build_cases(record, args.width, args.out, args.threads,
-                        int8_sizes, start + args.int8_by_s)
+                        int8_sizes, start + args.int8_by_s, args.only)
     images = {s: torch.randn(1, 3, s, s) for s in args.sizes}
     for i in range(1 + args.rounds):
         if i > 1 and time.time() - start > args.budget_s:
