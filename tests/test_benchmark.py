@@ -78,9 +78,11 @@ def test_benchmark_tool_reports_every_case(tmp_path):
     assert len(json.loads(choices.read_text())) == 1
 
 
-def test_every_case_builds_and_segments():
+def test_every_case_builds_and_segments(tmp_path, monkeypatch):
     """Each case predicts at input size; the mmseg ones are EncoderDecoders
     whose head reads the last features of their backbone."""
+    # the autotuned case's decisions: not into the user's cache
+    monkeypatch.setenv('MMRN38_KERNEL_CHOICES', str(tmp_path / 'k.json'))
     settings = BenchmarkSettings(width=0.0625, num_classes=5)
     for name, case in CASES.items():
         runner = CaseRunner(case, settings)
