@@ -6,7 +6,8 @@ convolution depends on the CPU (AMX's bfloat16 tiles make oneDNN 1.7x
 faster than Winograd F(2x2) at 512x512; on AVX-512 without AMX Winograd
 wins), the thread count, the channels, the dilation, the dtype and the
 feature map's size. :class:`AutotunedConv2d` times each candidate kernel
-once, on the first input of each shape, and keeps the fastest;
+on the first input of each shape (interleaved runs, fastest run of
+each) and keeps the fastest;
 :class:`KernelChoices` remembers the decisions in memory and in a JSON
 file (default ``~/.cache/mmrn38/kernel_choices.json``) under a key naming
 the CPU model, its flags, the torch version and the thread count, so that
@@ -16,7 +17,6 @@ import functools
 import json
 import os
 import os.path as osp
-import statistics
 import threading
 import time
 import warnings
@@ -34,8 +34,9 @@ from .winograd_conv import WinogradConv2d
 DEFAULT_CACHE = osp.join(osp.expanduser('~'), '.cache', 'mmrn38',
                          'kernel_choices.json')
 
-#: Timed runs per candidate (after one untimed run); the median counts.
-REPEATS = 3
+#: Timed rounds (after one untimed run of each candidate); in each round
+#: every candidate runs once, and each keeps its fastest round.
+ROUNDS = 5
 
 
 @functools.lru_cache()
@@ -58,18 +59,29 @@ def machine_key() -> str:
             f'{torch.get_num_threads()} threads')
 
 
-def time_kernel(kernel: Callable[[Tensor], Tensor], x: Tensor,
-                repeats: int = REPEATS) -> float:
-    """Median seconds of ``kernel(x)`` over ``repeats`` runs after one
-    untimed run (under ``torch.no_grad``)."""
-    times = []
+def time_kernel(kernel: Callable[[Tensor], Tensor], x: Tensor) -> float:
+    """Seconds of one ``kernel(x)`` under ``torch.no_grad``."""
     with torch.no_grad():
+        start = time.perf_counter()
         kernel(x)
-        for _ in range(repeats):
-            start = time.perf_counter()
+        return time.perf_counter() - start
+
+
+def measure(candidates: Dict[str, Callable[[Tensor], Tensor]], x: Tensor,
+            timer: Callable[[Callable, Tensor], float] = time_kernel,
+            rounds: int = ROUNDS) -> Dict[str, float]:
+    """Each candidate's fastest of ``rounds`` interleaved runs on ``x``
+    after one untimed run: on a machine that other processes share, a busy
+    moment then slows every candidate alike, and the minimum is the least
+    disturbed run."""
+    with torch.no_grad():
+        for kernel in candidates.values():
             kernel(x)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    seconds = {name: float('inf') for name in candidates}
+    for _ in range(rounds):
+        for name, kernel in candidates.items():
+            seconds[name] = min(seconds[name], timer(kernel, x))
+    return seconds
 
 
 class KernelChoices:
@@ -85,8 +97,8 @@ class KernelChoices:
     Args:
         path (str, optional): The JSON file (default
             :data:`DEFAULT_CACHE`); ``''`` keeps decisions in memory only.
-        timer (callable): ``timer(kernel, x) -> seconds``
-            (default :func:`time_kernel`).
+        timer (callable): ``timer(kernel, x) -> seconds`` of one run
+            (default :func:`time_kernel`), called by :func:`measure`.
     """
 
     def __init__(self, path: Optional[str] = None,
@@ -118,14 +130,13 @@ class KernelChoices:
                candidates: Dict[str, Callable[[Tensor], Tensor]],
                x: Tensor) -> str:
         """The name of the fastest of ``candidates`` on ``x``: the stored
-        decision for ``key`` where there is one among them, else each
-        timed once with ``self.timer`` and the decision stored."""
+        decision for ``key`` where there is one among them, else timed
+        (:func:`measure`) and the decision stored."""
         with self._lock:
             known = self.entries.get(key)
             if known is not None and known.get('choice') in candidates:
                 return known['choice']
-            seconds = {name: self.timer(kernel, x)
-                       for name, kernel in candidates.items()}
+            seconds = measure(candidates, x, self.timer)
             choice = min(seconds, key=seconds.get)
             self.entries[key] = dict(choice=choice, seconds=seconds)
             self._write()
@@ -276,5 +287,6 @@ class AutotunedConv2d(nn.Module):
 
 
 __all__ = ['AutotunedConv2d', 'DEFAULT_CACHE', 'KernelChoices',
-           'default_cache', 'kernel_name', 'machine_key', 'plan_summary',
+           'default_cache', 'kernel_name', 'machine_key', 'measure',
+           'plan_summary',
            'shared_choices', 'time_kernel', 'winograd_name']
