@@ -15,6 +15,12 @@ Steps, each timed and recorded even when it fails:
 3. ``cams``: ``tools/wsss/make_cams.py configs/wsss/rn38_voc_cls.py`` on
    CUDA and on CPU (PSA's scales): the same CAMs to 1e-4.
 4. ``pytest``: the tests that take the ``device`` fixture, on CUDA.
+5. ``cpu_kernels`` (only when named in ``--steps``): the host CPU's
+   kernels of issue 26 (``.dev_scripts/cpu_kernels.py``: plain port, fast
+   path float32 / bfloat16 with each kernel choice, int8, the oneDNN
+   instruction set used) at 256x256 and 512x512, pinned to 2 cores
+   (250 s at most; the first forward of the autotuned models times their
+   kernels), then on 16 threads with int8 at 256x256 (100 s at most).
 
 Writes ``OUT/cuda_check.json`` and ``OUT/cuda_check.md`` after every step.
 
@@ -228,15 +234,57 @@ def pytest_cuda(report):
                 wall_s=round(time.time() - start, 1))
 
 
+#: (threads, budget for new rounds in s, hard limit in s, int8 sizes) of
+#: the cpu_kernels step's two runs
+CPU_KERNEL_RUNS = ((2, 190, 250, ()), (16, 50, 100, (256, )))
+
+
+def cpu_kernels(report):
+    """.dev_scripts/cpu_kernels.py in a process per thread count, pinned
+    to that many cores (``taskset``), each cut at its hard limit (its
+    files keep what it measured)."""
+    result = {}
+    for threads, budget, limit, int8_sizes in CPU_KERNEL_RUNS:
+        cores = f'0-{threads - 1}'
+        command = [sys.executable, osp.join(REPO, '.dev_scripts',
+                                            'cpu_kernels.py'), report.out,
+                   '--threads', str(threads), '--budget-s', str(budget),
+                   '--int8-sizes', *map(str, int8_sizes)]
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads),
+                   CUDA_VISIBLE_DEVICES='')
+        start = time.time()
+        try:
+            proc = subprocess.run(
+                ['taskset', '-c', cores] + command, cwd=REPO, env=env,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                timeout=limit)
+            output, code = proc.stdout, proc.returncode
+        except subprocess.TimeoutExpired as error:
+            output, code = error.stdout or '', 'timeout'
+            if isinstance(output, bytes):
+                output = output.decode(errors='replace')
+        with open(osp.join(report.out, f'cpu_kernels_{threads}t.log'),
+                  'w') as f:
+            f.write(output)
+        md = osp.join(report.out, f'cpu_kernels_{threads}t.md')
+        if osp.exists(md):
+            with open(md) as f:
+                report.add(f'CPU kernels, {threads} threads', f.read())
+        result[f'{threads}t'] = dict(returncode=code,
+                                     wall_s=round(time.time() - start, 1))
+    return result
+
+
 STEPS = dict(benchmark=benchmark, train_test=train_test, cams=cams,
-             pytest=pytest_cuda)
+             pytest=pytest_cuda, cpu_kernels=cpu_kernels)
+DEFAULT_STEPS = ['benchmark', 'train_test', 'cams', 'pytest']
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('out', help='folder of the report')
     parser.add_argument('--steps', nargs='+', choices=list(STEPS),
-                        default=list(STEPS))
+                        default=DEFAULT_STEPS)
     parser.add_argument('--mmcv-build-s', type=float,
                         help='seconds the mmcv build took (for the report)')
     args = parser.parse_args()

@@ -7,7 +7,10 @@
 # .dev_scripts/cuda_check.py (benchmark, training with --amp, test, CAMs,
 # the device tests). Run from the repository root:
 #
-#   bash .dev_scripts/cuda_check.sh WHEELS OUT
+#   bash .dev_scripts/cuda_check.sh WHEELS OUT [--steps STEP ...]
+#
+# (--steps and what follows OUT go to cuda_check.py; e.g. --steps
+# cpu_kernels measures the host CPU's kernels only, about 5 minutes.)
 #
 # A second run on the same machine skips what is installed already.
 # Environment: PYTHON (default python3), MAX_JOBS (mmcv's build, default all
@@ -24,6 +27,8 @@ say "$("$python" -c 'import sys, torch; print(f"python {sys.version.split()[0]},
 if ! "$python" -c 'import mmengine, mmseg, mmpretrain' 2>/dev/null; then
     say "installing the OpenMMLab stack from $wheels"
     "${pip[@]}" "$wheels"/*.whl
+elif ! "$python" -c 'import torchao' 2>/dev/null; then
+    "${pip[@]}" "$wheels"/torchao-*.whl || say "torchao not installed: no int8"
 fi
 build_s=0
 if ! "$python" -c 'import mmcv.ops' 2>/dev/null; then
@@ -44,4 +49,4 @@ fi
 # mmrn38 from this checkout (pip's editable install would need the network
 # for its build dependencies), for the tools' subprocesses too
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-"$python" .dev_scripts/cuda_check.py "$out" --mmcv-build-s "$build_s"
+"$python" .dev_scripts/cuda_check.py "$out" --mmcv-build-s "$build_s" "${@:3}"

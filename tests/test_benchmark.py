@@ -18,11 +18,13 @@ from mmrn38.utils.device_features import cpu_flags
 def test_benchmark_tool_reports_every_case(tmp_path):
     report_file = tmp_path / 'report.json'
     cases = ['rn38-os8', 'plain-port', 'rn38-os8-fast', 'rn38-os8-lean',
-             'rn38-os8-cl', 'r50-d8']
+             'rn38-os8-cl', 'r50-d8', 'rn38-os8-tuned']
+    choices = tmp_path / 'choices.json'
     proc = run_tool('analysis_tools/benchmark.py', '--cases', *cases,
                     '--size', 48, 40, '--width', 0.0625, '--repeats', 1,
                     '--warmup', 0, '--bf16', '--json', report_file,
-                    env=dict(ONEDNN_MAX_CPU_ISA='AVX2'))
+                    env=dict(ONEDNN_MAX_CPU_ISA='AVX2',
+                             MMRN38_KERNEL_CHOICES=str(choices)))
     report = json.loads(report_file.read_text())
     assert report['settings']['size'] == [48, 40]
     assert report['machine']['cpu_flags'] == list(cpu_flags())
@@ -33,7 +35,8 @@ def test_benchmark_tool_reports_every_case(tmp_path):
     assert list(results) == cases
     for result in results.values():
         keys = ('params', 'flops', 'infer_s', 'infer_bf16_s')
-        if result['case'] != 'rn38-os8-fast':  # inference only
+        if 'fast' not in result['case'] and 'tuned' not in result[
+                'case']:  # inference only
             keys += ('train_s', 'peak_bytes', 'peak_rss_bytes')
         for key in keys:
             assert result[key] > 0, (result['case'], key)
@@ -55,11 +58,31 @@ def test_benchmark_tool_reports_every_case(tmp_path):
     assert '(1.00x)' in rows[0]
     assert f'CPU flags: {" ".join(cpu_flags()) or "unknown"}' in proc.stdout
     assert 'kernels limited to ONEDNN_MAX_CPU_ISA=AVX2' in proc.stdout
+    # what oneDNN ran, from its verbose output: AVX2 kernels only (where
+    # PyTorch used oneDNN at all), and a line for each case and mode
+    ran = [k for result in results.values() for mode in ('fp32', 'bf16')
+           for k in result['onednn'][mode]['primitives']]
+    assert any(k.startswith('convolution') and 'avx2' in k for k in ran)
+    assert not any('avx512' in k for k in ran), ran
+    assert proc.stdout.count('- oneDNN ran, ') == 2 * len(cases)
+    assert 'oneDNN\'s instruction set limit on this CPU: Intel AVX2' in \
+        proc.stdout
+    # the kernel plans: the autotuned one timed into the choices file
+    tuned = results['rn38-os8-tuned']['plan']
+    assert set(tuned) == {'fp32', 'bf16'}
+    assert 'Winograd F(4x4) float32' in results['rn38-os8-fast']['plan'][
+        'fp32'] or 'oneDNN float32' in results['rn38-os8-fast']['plan'][
+            'fp32']
+    assert f'- kernel plan, rn38-os8-tuned float32: {tuned["fp32"]}' in \
+        proc.stdout
+    assert len(json.loads(choices.read_text())) == 1
 
 
-def test_every_case_builds_and_segments():
+def test_every_case_builds_and_segments(tmp_path, monkeypatch):
     """Each case predicts at input size; the mmseg ones are EncoderDecoders
     whose head reads the last features of their backbone."""
+    # the autotuned case's decisions: not into the user's cache
+    monkeypatch.setenv('MMRN38_KERNEL_CHOICES', str(tmp_path / 'k.json'))
     settings = BenchmarkSettings(width=0.0625, num_classes=5)
     for name, case in CASES.items():
         runner = CaseRunner(case, settings)
@@ -130,3 +153,46 @@ def test_training_out_of_memory_is_a_result(monkeypatch):
                   results=[fits, too_large])
     row = format_table(report).splitlines()[-1]
     assert row.startswith('| rn38-os8') and row.count('OOM') == 3
+
+
+def test_onednn_isa_from_verbose_output():
+    """The instruction set oneDNN's kernels used, read from its verbose
+    output: AVX512-BF16 (``avx512_core_bf16``) for a bfloat16 conv and
+    matmul where the CPU has it (AMX: ``avx512_core_amx``), AVX-512 or
+    AVX2 in float32; nothing counted outside the block."""
+    from mmrn38.benchmark.onednn import onednn_kernels, parse_verbose
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(
+        memory_format=torch.channels_last)
+    x = torch.randn(1, 64, 32, 32).contiguous(
+        memory_format=torch.channels_last)
+
+    def run():
+        with torch.no_grad():
+            conv(x)
+            with torch.autocast('cpu', dtype=torch.bfloat16):
+                conv(x)
+                torch.bmm(x.reshape(1, 64, -1).bfloat16(),
+                          x.reshape(1, -1, 64).bfloat16())
+
+    ran = onednn_kernels(run)['primitives']
+    conv(x)  # after the block: not seen
+    assert sum(ran.values()) == 3, ran
+    fp32, = (k for k in ran if k.startswith('convolution') and 'f32' in k)
+    assert 'avx' in fp32
+    if 'avx512_bf16' in cpu_flags() or 'amx_bf16' in cpu_flags():
+        isa = 'avx512_core_amx' if 'amx_bf16' in cpu_flags() else \
+            'avx512_core_bf16'
+        assert any(k.startswith('convolution') and f':{isa} bf16' in k
+                   for k in ran), ran
+        assert any(k.startswith('matmul') and f':{isa} bf16' in k
+                   for k in ran), ran
+    parsed = parse_verbose(
+        'onednn_verbose,v1,info,cpu,isa:Intel AVX-512 with AMX\n'
+        'onednn_verbose,v1,primitive,exec,cpu,reorder,jit:uni,undef,'
+        'src:f32::blocked:abcd::f0 dst:f32::blocked:aBcd16b::f0,,,1x2,0.1\n'
+        'onednn_verbose,v1,primitive,exec,cpu,convolution,'
+        'brg_conv_fwd:avx512_core_amx,forward_training,src:bf16::blocked:'
+        'acdb::f0 wei:bf16:a:blocked:AcdB16b16a2b::f0 dst:bf16::blocked:'
+        'acdb::f0,attr-scratchpad:user,alg:convolution_direct,mb1,0.5\n')
+    assert parsed == dict(max_isa='Intel AVX-512 with AMX', primitives={
+        'convolution brg_conv_fwd:avx512_core_amx bf16': 1})

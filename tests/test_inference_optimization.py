@@ -2,8 +2,17 @@
 float32 rounding (segmentor, classifier, bare backbone; Model A and A1, odd
 sizes), the same labels through mmseg's inference API, and the bfloat16
 switch only where the hardware has native bfloat16. Exactness only: no
-timing here (docs/en/user_guides/speed_and_memory.md)."""
+timing here (docs/en/user_guides/speed_and_memory.md).
+
+Kernel choice by measurement (mmrn38.models.conv_autotune,
+``autotune=True``): the slower kernel is never chosen (a kernel made slow
+on purpose is passed to the real timing function), decisions survive in
+the cache file so that a fresh reader times nothing, a corrupt file is
+ignored with a warning, the autotuned model computes the plain model's
+logits and reports its plan; the rule for AMX machines."""
 import copy
+import json
+import time
 
 import numpy as np
 import pytest
@@ -12,9 +21,12 @@ import torch.nn as nn
 from rn38_testing import REPO
 
 from mmrn38 import ResNet38, optimize_for_inference
-from mmrn38.models import winograd_conv
-from mmrn38.models.inference_optimization import BFloat16Conv2d
-from mmrn38.models.winograd_conv import WinogradConv2d
+from mmrn38.models import conv_autotune, inference_optimization, winograd_conv
+from mmrn38.models.conv_autotune import (AutotunedConv2d, KernelChoices,
+                                         machine_key, time_kernel)
+from mmrn38.models.inference_optimization import (BFloat16Conv2d,
+                                                  PrepackedConv2d)
+from mmrn38.models.winograd_conv import WinogradConv2d, pays_off
 from mmrn38.utils import device_features
 
 WIDTH = 1 / 16
@@ -152,8 +164,10 @@ def test_bf16_weights_compute_what_autocast_computes(monkeypatch, device):
     fast = optimize_for_inference(copy.deepcopy(model), bf16=True)
     float32 = optimize_for_inference(copy.deepcopy(model))
     convs = [m for m in fast.modules() if isinstance(m, nn.Conv2d)]
+    # on CPU with weights packed once into oneDNN's layout
+    kind = PrepackedConv2d if device.type == 'cpu' else BFloat16Conv2d
     assert len(convs) == 45 and all(
-        type(m) is BFloat16Conv2d and m.weight.dtype == torch.bfloat16
+        type(m) is kind and m.weight.dtype == torch.bfloat16
         for m in convs)
     images = torch.randn(2, 3, 37, 45, device=device)
     with torch.no_grad():
@@ -312,3 +326,152 @@ def test_test_tool_fast_path_same_labels(tmp_path,
     assert len(np.unique(np.concatenate(
         [p.ravel() for p in plain.values()]))) > 2
     assert len(read_label_maps(tmp_path / 'out_bf16')) == 3
+
+
+class SlowKernel(nn.Module):
+    """``kernel`` plus ``delay`` seconds per call."""
+
+    def __init__(self, kernel, delay):
+        super().__init__()
+        self.kernel, self.delay = kernel, delay
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        time.sleep(self.delay)
+        return self.kernel(x)
+
+
+class CountingTimer:
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, kernel, x):
+        self.calls += 1
+        return time_kernel(kernel, x)
+
+
+@pytest.mark.parametrize('slow_first', [True, False])
+def test_slower_kernel_never_chosen(tmp_path, slow_first):
+    conv = nn.Conv2d(8, 8, 3, padding=1)
+    x = torch.randn(1, 8, 12, 12)
+    kernels = {'slow': SlowKernel(conv, 0.1), 'fast': conv}
+    if not slow_first:
+        kernels = dict(reversed(list(kernels.items())))
+    choices = KernelChoices(str(tmp_path / 'choices.json'))
+    assert choices.choose('k', kernels, x) == 'fast'
+    seconds = choices.entries['k']['seconds']
+    assert seconds['slow'] >= 0.1 > seconds['fast']
+    assert kernels['slow'].calls == 1 + conv_autotune.ROUNDS
+    # the same in a second reader (another process), without timing
+    timer = CountingTimer()
+    again = KernelChoices(str(tmp_path / 'choices.json'), timer)
+    assert again.choose('k', kernels, x) == 'fast'
+    assert timer.calls == 0
+    # a decision for kernels no longer offered is made again
+    assert again.choose('k', {'other': conv}, x) == 'other'
+    assert timer.calls == conv_autotune.ROUNDS
+    stored = json.loads((tmp_path / 'choices.json').read_text())
+    assert stored[machine_key()]['k']['choice'] == 'other'
+
+
+def test_corrupt_cache_ignored_with_warning(tmp_path):
+    path = tmp_path / 'choices.json'
+    path.write_text('{"truncated": ')
+    conv = nn.Conv2d(4, 4, 3, padding=1)
+    with pytest.warns(UserWarning, match='kernel choices: ignoring .*'
+                      'choices.json'):
+        choices = KernelChoices(str(path))
+    assert choices.entries == {}
+    choices.choose('k', {'direct': conv}, torch.randn(1, 4, 5, 5))
+    assert json.loads(path.read_text())[machine_key()]['k'][
+        'choice'] == 'direct'
+
+
+def autotuned(model, tmp_path, timer=None, **kwargs):
+    """optimize_for_inference(autotune=True) with a fresh reader of the
+    cache file (as in a new process) that uses ``timer``."""
+    path = str(tmp_path / 'choices.json')
+    conv_autotune._SHARED[path] = KernelChoices(
+        path, timer or CountingTimer())
+    return optimize_for_inference(model, autotune=True, kernel_cache=path,
+                                  **kwargs)
+
+
+def test_autotuned_fast_path(tmp_path):
+    model = segmentor().eval()
+    size = (37, 45)
+    timer = CountingTimer()
+    fast = autotuned(segmentor(), tmp_path, timer)
+    tuned = [m for m in fast.modules() if isinstance(m, AutotunedConv2d)]
+    assert fast.inference_plan == {}  # filled in by the first forward
+    ref, out = logits_of(model, fast, size)
+    assert_close_to(out, ref)
+    # the backbone's 3x3 stride-1 convs and the head's two
+    assert len(tuned) == len(fast.inference_plan) == sum(
+        isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)
+        and m.stride == (1, 1) for m in model.modules())
+    assert timer.calls > 0
+    # each decision is the fastest measured, and the plan shows it
+    stored = json.loads((tmp_path / 'choices.json').read_text())[
+        machine_key()]
+    assert len(stored) == len({conv.shape_key(torch.empty(
+        2, conv.direct.in_channels, *map(int, shape.split('x'))))
+        for conv in tuned for shape in fast.inference_plan[conv.name]})
+    for entry in stored.values():
+        assert entry['choice'] == min(entry['seconds'],
+                                      key=entry['seconds'].get)
+        assert set(entry['seconds']) == {
+            'oneDNN float32', 'Winograd F(4x4) float32',
+            'Winograd F(2x2) float32'}
+    for conv in tuned:
+        (shape, kernel), = fast.inference_plan[conv.name].items()
+        key = conv.shape_key(torch.empty(2, conv.direct.in_channels,
+                                         *map(int, shape.split('x'))))
+        assert kernel == stored[key]['choice']
+    # a second process: same plan, no timing
+    timer2 = CountingTimer()
+    again = autotuned(segmentor(), tmp_path, timer2)
+    logits_of(model, again, size)
+    assert timer2.calls == 0
+    assert again.inference_plan == fast.inference_plan
+
+
+def test_autotuned_bf16_candidates(tmp_path):
+    fast = autotuned(segmentor(), tmp_path, bf16=True)
+    if not fast.inference_bf16:
+        pytest.skip('no native bfloat16 here')
+    logits_of(segmentor().eval(), fast, (24, 24), batch=1)
+    kernels = {k for plan in fast.inference_plan.values()
+               for k in plan.values()}
+    assert kernels <= {'oneDNN bfloat16', 'Winograd F(2x2) bfloat16'}
+    stored = json.loads((tmp_path / 'choices.json').read_text())[
+        machine_key()]
+    assert all(set(e['seconds']) == {'oneDNN bfloat16',
+                                     'Winograd F(2x2) bfloat16'}
+               for e in stored.values())
+
+
+def test_rule_for_amx(monkeypatch, winograd_everywhere):
+    conv = nn.Conv2d(256, 512, 3, padding=2, dilation=2)
+    amx = ('amx_bf16', 'avx512_bf16', 'avx512f')
+    assert pays_off(conv, bf16=False, flags=amx)
+    assert not pays_off(conv, bf16=True, flags=amx)
+    assert pays_off(conv, bf16=True, flags=('avx512_bf16', 'avx512f'))
+    monkeypatch.setattr(inference_optimization, 'cpu_flags', lambda: amx)
+    monkeypatch.setattr(inference_optimization, 'bf16_support',
+                        lambda device: (True, 'test'))
+    fp32 = optimize_for_inference(segmentor())
+    assert any(isinstance(m, WinogradConv2d) for m in fp32.modules())
+    bf16 = optimize_for_inference(segmentor(), bf16=True)
+    assert not any(isinstance(m, WinogradConv2d) for m in bf16.modules())
+    assert {k for plan in bf16.inference_plan.values()
+            for k in plan.values()} == {'oneDNN bfloat16'}
+    assert 'Winograd F(4x4) float32' in {
+        k for plan in fp32.inference_plan.values() for k in plan.values()}
+
+
+def test_autotune_with_compile_refused():
+    with pytest.raises(ValueError, match='cannot be combined with compile'):
+        optimize_for_inference(segmentor(), autotune=True, compile=True)

@@ -13,8 +13,10 @@ that the backbones are what differs. Most cases are mmseg
 Two more: ``plain-port``, a plain PyTorch transcription of the same
 ResNet-38 network (:mod:`.plain_port`), and ``rn38-os8-fast``, the
 ``rn38-os8`` segmentor through :func:`~mmrn38.optimize_for_inference`,
-and ``rn38-os8-compiled``, the same with its ``compile`` option (inference
-only; the warm-up runs include the compilation). ``rn38-os8-onnxruntime``
+``rn38-os8-tuned``, the same with kernels chosen by timing (its
+``autotune`` option), and ``rn38-os8-compiled``, the same with its
+``compile`` option (inference only; the warm-up runs include the
+compilation). ``rn38-os8-onnxruntime``
 (and ``rn38-os8-openvino`` where OpenVINO is installed): the ``rn38-os8``
 segmentor exported to ONNX (:func:`~mmrn38.deployment.export_onnx`,
 ``dynamic``) and run by that runtime on the CPU in float32, with PyTorch's
@@ -55,6 +57,9 @@ class BenchmarkCase:
             format (``--channels-last`` does so for every case).
         runtime (str, optional): Run the exported ONNX file in this runtime
             of :data:`~mmrn38.deployment.RUNTIMES` (inference only).
+        autotune (bool): With ``fast``, kernels chosen by timing
+            (``optimize_for_inference(autotune=True)``; the warm-up runs
+            include the timing where the choices are not cached yet).
     """
     description: str
     backbone: Optional[dict] = None
@@ -64,6 +69,7 @@ class BenchmarkCase:
     compile: bool = False
     channels_last: bool = False
     runtime: Optional[str] = None
+    autotune: bool = False
 
     @property
     def trains(self) -> bool:
@@ -71,7 +77,8 @@ class BenchmarkCase:
 
 
 def _resnet38(description_extra='', fast=False, compile=False,
-              channels_last=False, runtime=None, **kwargs) -> BenchmarkCase:
+              channels_last=False, runtime=None, autotune=False,
+              **kwargs) -> BenchmarkCase:
     options = ', '.join(f'{k}={v}' for k, v in kwargs.items()
                         if k != 'out_stride')
     return BenchmarkCase(
@@ -86,7 +93,8 @@ def _resnet38(description_extra='', fast=False, compile=False,
         fast=fast,
         compile=compile,
         channels_last=channels_last,
-        runtime=runtime)
+        runtime=runtime,
+        autotune=autotune)
 
 
 def _resnet_d8(depth: int) -> BenchmarkCase:
@@ -111,6 +119,9 @@ CASES: Dict[str, BenchmarkCase] = {
         description='ResNet-38 A1, OS 8, plain PyTorch transcription'),
     'rn38-os8-fast': _resnet38(
         ', optimize_for_inference', fast=True, out_stride=8),
+    'rn38-os8-tuned': _resnet38(
+        ', optimize_for_inference(autotune=True)', fast=True, autotune=True,
+        out_stride=8),
     'rn38-os8-compiled': _resnet38(
         ', optimize_for_inference(compile=True)', fast=True, compile=True,
         out_stride=8),
@@ -276,8 +287,10 @@ class CaseRunner:
                 # the fast path picks its kernels for bfloat16 (Winograd
                 # F(2x2) instead of F(4x4)) when asked for it
                 bf16_model = optimize_for_inference(
-                    copy.deepcopy(model), bf16=True, compile=case.compile)
-            model = optimize_for_inference(model, compile=case.compile)
+                    copy.deepcopy(model), bf16=True, compile=case.compile,
+                    autotune=case.autotune)
+            model = optimize_for_inference(model, compile=case.compile,
+                                           autotune=case.autotune)
         self.model = model
         self.bf16_model = model if bf16_model is None else bf16_model
         self.session = None

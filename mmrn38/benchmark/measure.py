@@ -36,7 +36,12 @@ ratios between cases see the same machine load:
   ``torch.no_grad``);
 - ``infer_bf16_s`` / ``bf16_agreement`` (``bf16=True``): the same under
   ``torch.autocast(dtype=torch.bfloat16)``, and the share of pixels whose
-  argmax equals the case's float32 one.
+  argmax equals the case's float32 one;
+- ``onednn`` (CPU): per mode, the oneDNN kernels one more inference ran
+  and the instruction set each used, read from oneDNN's verbose output
+  (:mod:`.onednn`);
+- ``plan`` (fast-path cases): per mode, which kernel computes the 3x3
+  convolutions (``model.inference_plan``, after the timed runs).
 
 Times are medians of ``repeats`` runs (rounds) after ``warmup`` runs; the
 memory step is a separate step after the timed ones.
@@ -56,6 +61,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from mmrn38.utils.device_features import cpu_flags
 from mmrn38.utils.memory_tracker import TensorMemoryTracker
 from .cases import CASES, BenchmarkSettings, CaseRunner
+from .onednn import onednn_kernels
 
 
 def _batch(settings: BenchmarkSettings, device: torch.device):
@@ -236,8 +242,9 @@ def measure_inference(names: Sequence[str],
                         case_times[mode].append(time.perf_counter() - start)
                     case_labels[mode] = logits.argmax(1)
     results = []
-    for case_times, case_labels in zip(times, labels):
+    for runner, case_times, case_labels in zip(runners, times, labels):
         result = dict(infer_s=statistics.median(case_times['fp32']))
+        result.update(_kernels(runner, modes, images, metas, device))
         if settings.bf16:
             result['infer_bf16_s'] = statistics.median(case_times['bf16'])
             result['bf16_agreement'] = (
@@ -245,6 +252,30 @@ def measure_inference(names: Sequence[str],
                 ).item()
         results.append(result)
     return results
+
+
+def _kernels(runner: CaseRunner, modes: Sequence[str], images, metas,
+             device: torch.device) -> dict:
+    """``onednn`` (CPU, PyTorch models) and ``plan`` (fast path) of a case,
+    per mode (see the module docstring)."""
+    from mmrn38.models.conv_autotune import plan_summary
+    result = dict(onednn={}, plan={})
+    for mode in modes:
+        bf16 = mode == 'bf16'
+        model = runner.bf16_model if bf16 else runner.model
+        plan = getattr(model, 'inference_plan', None)
+        if plan is not None:
+            result['plan'][mode] = plan_summary(plan)
+        if device.type != 'cpu' or runner.session is not None:
+            continue
+
+        def infer():
+            with torch.no_grad(), torch.autocast(
+                    'cpu', dtype=torch.bfloat16, enabled=bf16):
+                runner.infer(images, metas, bf16=bf16)
+
+        result['onednn'][mode] = onednn_kernels(infer)
+    return {key: value for key, value in result.items() if value}
 
 
 #: Environment variables that cap the instruction set of PyTorch's CPU

@@ -100,7 +100,30 @@ def format_table(report: dict, reference: Optional[str] = None) -> str:
             str(x).ljust(n) for x, n in zip(row, widths)) + ' |')
         if i == 0:
             lines.append('|' + '|'.join('-' * (n + 2) for n in widths) + '|')
-    return '\n'.join(lines)
+    return '\n'.join(lines + kernel_lines(results))
+
+
+MODE_NAMES = dict(fp32='float32', bf16='bfloat16')
+
+
+def kernel_lines(results) -> list:
+    """Below the table: each fast-path case's kernel plan and each case's
+    oneDNN kernels with their instruction sets, per mode (with the most
+    the CPU allows, as oneDNN names it, once)."""
+    from .onednn import isa_summary
+    lines, max_isa = [], None
+    for result in results:
+        for mode, plan in result.get('plan', {}).items():
+            lines.append(f'- kernel plan, {result["case"]} '
+                         f'{MODE_NAMES[mode]}: {plan}')
+        for mode, parsed in result.get('onednn', {}).items():
+            max_isa = max_isa or parsed.get('max_isa')
+            lines.append(f'- oneDNN ran, {result["case"]} '
+                         f'{MODE_NAMES[mode]}: {isa_summary(parsed)}')
+    if max_isa:
+        lines.append(f'- oneDNN\'s instruction set limit on this CPU: '
+                     f'{max_isa}')
+    return [''] + lines if lines else []
 
 
 def dump_json(report: dict, path: str):
@@ -110,4 +133,4 @@ def dump_json(report: dict, path: str):
         json.dump(report, f, indent=2)
 
 
-__all__ = ['COLUMNS', 'dump_json', 'format_table']
+__all__ = ['COLUMNS', 'dump_json', 'format_table', 'kernel_lines']

@@ -24,7 +24,12 @@ faster on CPU and exact to float32 rounding
    bfloat16 (:class:`BFloat16Conv2d`): the same numbers autocast would
    compute, without casting every weight on every call (6 % of the time of
    a 256x256 forward);
-6. optionally each ResNet38 compiled (``module.compile``: inductor, with
+6. on CPU with ``autotune``, every 3x3 stride-1 conv's kernel (oneDNN or
+   Winograd) chosen by timing, per input shape
+   (:mod:`.conv_autotune`); without it, in bfloat16 on AMX, no Winograd;
+7. on CPU with ``channels_last``, oneDNN's convolutions on weights packed
+   once into its blocked layout (:class:`PrepackedConv2d`);
+8. optionally each ResNet38 compiled (``module.compile``: inductor, with
    ``freezing``: weights as constants, BN-ReLU-add and Winograd's tile
    copies fused into few kernels). It pays on a fixed input size: it
    compiles once per input size (about 40 s for 256x256 on 2 cores with an
@@ -46,11 +51,13 @@ from mmengine.model import BaseTTAModel, is_model_wrapper
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.utils.flop_counter import conv_flop_count, register_flop_formula
 
-from ..utils.device_features import bf16_support
+from ..utils.device_features import bf16_support, cpu_flags
 from .backbones import PreActBottleneckUnit, ResNet38
 from .backbones.residual_units import PreActUnit
-from .winograd_conv import WinogradConv2d, pays_off
+from .conv_autotune import AutotunedConv2d, kernel_name, shared_choices
+from .winograd_conv import WinogradConv2d, is_winograd_compatible, pays_off
 
 
 def fold_unit_norms(unit: PreActUnit) -> int:
@@ -93,15 +100,16 @@ def _replace_modules(module: nn.Module, selected, replacement) -> int:
 
 def use_winograd_convs(module: nn.Module, bf16: bool = False) -> int:
     """Replace the convolutions in ``module`` for which Winograd pays off
-    (:func:`~mmrn38.models.winograd_conv.pays_off`) by
+    on this CPU (:func:`~mmrn38.models.winograd_conv.pays_off`) by
     :class:`~mmrn38.models.winograd_conv.WinogradConv2d`: F(4x4, 3x3) in
     float32, or F(2x2, 3x3) in bfloat16 with ``bf16``.
 
     Returns:
         The number of convolutions replaced.
     """
+    flags = cpu_flags()
     return _replace_modules(
-        module, pays_off,
+        module, lambda conv: pays_off(conv, bf16, flags),
         lambda conv: WinogradConv2d(conv, 2, torch.bfloat16) if bf16 else
         WinogradConv2d(conv, 4, torch.float32))
 
@@ -134,6 +142,84 @@ class BFloat16Conv2d(nn.Conv2d):
             out.to(x.dtype)
 
 
+class PrepackedConv2d(nn.Conv2d):
+    """An ``nn.Conv2d`` (float32 or bfloat16 weights) whose weights are
+    reordered once into oneDNN's blocked layout
+    (``torch.ops.mkldnn._reorder_convolution_weight``, as inductor's
+    ``freezing`` does) and run by ``torch.ops.mkldnn._convolution_pointwise``:
+    the plain conv reorders its weights on every call (measured 5 to 30 %
+    of a ResNet-38 conv's time on AVX-512). Same numbers bit for bit. The
+    plain weights stay (the module's parameters, for ``state_dict`` and
+    :class:`~.conv_autotune.AutotunedConv2d`); the packed copy is an
+    attribute. CPU only, inference only.
+
+    Input ``(N, C_in, H, W)`` of any floating dtype (cast to the weights'
+    dtype, ``channels_last``); output ``(N, C_out, H', W')``
+    ``channels_last``, in the weights' dtype under autocast and in the
+    input's dtype otherwise, as :class:`BFloat16Conv2d` (float32 weights
+    under autocast: ``nn.Conv2d``'s forward, autocast's casts).
+    """
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d) -> 'PrepackedConv2d':
+        """The prepacked copy of ``conv`` (an ``nn.Conv2d`` or
+        :class:`BFloat16Conv2d` on the CPU)."""
+        new = cls(conv.in_channels, conv.out_channels, conv.kernel_size,
+                  conv.stride, conv.padding, conv.dilation, conv.groups,
+                  conv.bias is not None, device='meta')
+        for name, param in conv.named_parameters(recurse=False):
+            setattr(new, name, nn.Parameter(param.detach(),
+                                            requires_grad=False))
+        # oneDNN picks the blocked layout for a nominal input size; other
+        # sizes run on the same packed weights
+        new.packed = torch.ops.mkldnn._reorder_convolution_weight(
+            new.weight.contiguous(memory_format=torch.channels_last),
+            list(conv.padding), list(conv.stride), list(conv.dilation),
+            conv.groups, [1, conv.in_channels, 32, 32])
+        return new
+
+    def forward(self, x: Tensor) -> Tensor:
+        autocast = torch.is_autocast_enabled(x.device.type)
+        if autocast and self.weight.dtype == torch.float32:
+            return super().forward(x)  # autocast's own casts, as nn.Conv2d
+        out = torch.ops.mkldnn._convolution_pointwise(
+            x.to(self.weight.dtype).contiguous(
+                memory_format=torch.channels_last), self.packed, self.bias,
+            list(self.padding), list(self.stride), list(self.dilation),
+            self.groups, 'none', [None], '')
+        return out if autocast else out.to(x.dtype)
+
+
+@register_flop_formula(torch.ops.mkldnn._convolution_pointwise)
+def _prepacked_conv_flops(x_shape, w_shape, *args, out_shape=None,
+                          **kwargs) -> int:
+    """:class:`PrepackedConv2d`'s FLOPs for ``torch.utils.flop_counter``
+    (a convolution's)."""
+    return conv_flop_count(x_shape, w_shape, out_shape, transposed=False)
+
+
+def prepack_convs(module: nn.Module) -> int:
+    """Replace every plain ``nn.Conv2d`` and :class:`BFloat16Conv2d` (zero
+    padding given as numbers) in ``module`` by its
+    :class:`PrepackedConv2d`, where oneDNN can pack its weights (not
+    bfloat16 ones where its kernels are capped below AVX-512, e.g.
+    ``ONEDNN_MAX_CPU_ISA=AVX2``); returns how many were replaced."""
+
+    def packed(conv):
+        try:
+            return PrepackedConv2d.from_conv(conv)
+        except RuntimeError:  # "bf16 path needs the cpu support ..."
+            return conv
+
+    before = sum(type(m) is PrepackedConv2d for m in module.modules())
+    _replace_modules(
+        module, lambda child: type(child) in (nn.Conv2d, BFloat16Conv2d)
+        and child.padding_mode == 'zeros'
+        and not isinstance(child.padding, str), packed)
+    return sum(type(m) is PrepackedConv2d
+               for m in module.modules()) - before
+
+
 def use_bfloat16_convs(module: nn.Module) -> int:
     """Replace every plain ``nn.Conv2d`` in ``module`` by its
     :class:`BFloat16Conv2d`.
@@ -143,6 +229,51 @@ def use_bfloat16_convs(module: nn.Module) -> int:
     """
     return _replace_modules(module, lambda child: type(child) is nn.Conv2d,
                             BFloat16Conv2d.from_conv)
+
+
+def use_autotuned_convs(module: nn.Module, bf16: bool = False,
+                        cache: Optional[str] = None,
+                        plan: Optional[dict] = None) -> int:
+    """Replace every 3x3 stride-1 convolution in ``module`` that Winograd
+    can compute by an :class:`~.conv_autotune.AutotunedConv2d` that picks
+    oneDNN or Winograd by timing them on each new input shape.
+
+    Args:
+        module (nn.Module): Changed in place.
+        bf16 (bool): The kernels compute in bfloat16 (oneDNN's kernel with
+            bfloat16 weights, Winograd F(2x2)), else in float32 (oneDNN,
+            F(4x4), F(2x2)).
+        cache (str, optional): The decisions' JSON file (default
+            ``~/.cache/mmrn38/kernel_choices.json``, ``''``: none).
+        plan (dict, optional): Filled in with ``{conv name: {HxW: kernel
+            name}}`` as decisions are made.
+
+    Returns:
+        The number of convolutions replaced.
+    """
+    choices = shared_choices(cache)
+    replaced = 0
+    for parent_name, parent in list(module.named_modules()):
+        for name, child in list(parent.named_children()):
+            if not is_winograd_compatible(child):
+                continue
+            direct = BFloat16Conv2d.from_conv(child) if bf16 else child
+            full_name = f'{parent_name}.{name}' if parent_name else name
+            setattr(parent, name, AutotunedConv2d(
+                direct, torch.bfloat16 if bf16 else torch.float32, choices,
+                plan, full_name))
+            replaced += 1
+    return replaced
+
+
+def _rule_plan(module: nn.Module, plan: dict):
+    """``plan[name] = {'any size': kernel}`` for the 3x3 stride-1 convs
+    that the rule-based choice left as they are or replaced."""
+    for name, child in module.named_modules():
+        if isinstance(child, WinogradConv2d) or (
+                isinstance(child, nn.Conv2d) and child.kernel_size == (3, 3)
+                and child.stride == (1, 1)):
+            plan[name] = {'any size': kernel_name(child)}
 
 
 def _autocast_hooks(module: nn.Module, device_type: str):
@@ -168,7 +299,10 @@ def optimize_for_inference(model: nn.Module,
                            device: Optional[Union[str,
                                                   torch.device]] = None,
                            compile: bool = False,
-                           winograd: bool = True):
+                           winograd: bool = True,
+                           autotune: bool = False,
+                           kernel_cache: Optional[str] = None,
+                           prepack: bool = True):
     """Make a model holding ResNet-38 backbones ready for fast inference.
 
     Folds BN into the convs it follows, computes the wide 3x3 convs with
@@ -204,18 +338,41 @@ def optimize_for_inference(model: nn.Module,
             with 256 or more channels and dilation up to 4 with Winograd's
             algorithm (:class:`~mmrn38.models.winograd_conv.WinogradConv2d`:
             F(4x4, 3x3) in float32, F(2x2, 3x3) with ``bf16``), compiled
-            too with ``compile``.
+            too with ``compile``; in bfloat16 on CPUs with AMX, none (the
+            rule of :func:`~mmrn38.models.winograd_conv.pays_off`).
+        autotune (bool): With ``winograd`` on CPU, choose instead for each
+            3x3 stride-1 convolution of the model (backbone and head) and
+            each input shape between oneDNN's kernel and the Winograd
+            variants by timing them once on this machine, on the first
+            input of that shape
+            (:class:`~mmrn38.models.conv_autotune.AutotunedConv2d`; a few
+            seconds on a first 512x512 forward); decisions are kept in
+            ``kernel_cache`` so that later processes time nothing. Not
+            with ``compile``.
+        kernel_cache (str, optional): The decisions' JSON file (default
+            ``~/.cache/mmrn38/kernel_choices.json``; ``''``: in memory
+            only).
+        prepack (bool): On CPU with ``channels_last``, run oneDNN's
+            convolutions on weights reordered once into its blocked layout
+            (:class:`PrepackedConv2d`; the plain weights are kept too).
 
     Returns:
         ``model``, in eval mode. Its attribute ``inference_bf16`` tells
-        whether bfloat16 autocast is on.
+        whether bfloat16 autocast is on, ``inference_plan`` which kernel
+        computes each 3x3 stride-1 conv: ``{name: {'HxW' or 'any size':
+        kernel name}}`` (with ``autotune``, filled in by each new input
+        size).
 
     Raises:
-        ValueError: the model holds no ResNet38, or ``bf16`` is not a
-            bool.
+        ValueError: the model holds no ResNet38, ``bf16`` is not a bool,
+            or ``autotune`` with ``compile``.
     """
     if not isinstance(bf16, bool):
         raise ValueError(f'bf16 must be True or False, got {bf16!r}')
+    if autotune and compile:
+        raise ValueError('optimize_for_inference: autotune times kernels '
+                         'in eager mode; it cannot be combined with '
+                         'compile')
     inner = model.module if is_model_wrapper(model) else model
     if not any(isinstance(m, ResNet38) for m in inner.modules()):
         raise ValueError(f'optimize_for_inference: {type(inner).__name__} '
@@ -234,13 +391,19 @@ def optimize_for_inference(model: nn.Module,
     for unit in inner.modules():
         if isinstance(unit, PreActUnit):
             fold_unit_norms(unit)
-    if winograd and device.type == 'cpu':
+    plan: dict = {}
+    tuned = winograd and autotune and device.type == 'cpu'
+    if tuned:
+        use_autotuned_convs(inner, use_bf16, kernel_cache, plan)
+    elif winograd and device.type == 'cpu':
         for backbone in backbones:
             use_winograd_convs(backbone, bf16=use_bf16)
     if use_bf16:
         use_bfloat16_convs(inner)
     if channels_last:
         inner.to(memory_format=torch.channels_last)
+        if prepack and device.type == 'cpu' and not compile:
+            prepack_convs(inner)
     if compile:
         for backbone in backbones:
             backbone.compile(options=dict(freezing=True))
@@ -248,5 +411,8 @@ def optimize_for_inference(model: nn.Module,
         # a TTA model calls its segmentor's test_step, not its forward
         target = inner.module if isinstance(inner, BaseTTAModel) else inner
         _autocast_hooks(target, device.type)
+    if not tuned:
+        _rule_plan(inner, plan)
     inner.inference_bf16 = use_bf16
+    inner.inference_plan = plan
     return model
