@@ -47,14 +47,20 @@ class Record:
     def __init__(self, out, threads, sizes):
         self.base = osp.join(out, f'cpu_kernels_{threads}t')
         self.sizes = sizes
-        self.data = dict(threads=threads, sizes=sizes, cases={},
-                         failures={}, times={}, kernels={}, plans={},
-                         notes=[])
+        self.data = dict(
+            threads=threads,
+            sizes=sizes,
+            cases={},
+            failures={},
+            times={},
+            kernels={},
+            plans={},
+            notes=[])
 
     def save(self):
-        for ext, text in (('.json', json.dumps(self.data, indent=1,
-                                               default=str)),
-                          ('.md', self.markdown())):
+        for ext, text in (('.json',
+                           json.dumps(self.data, indent=1,
+                                      default=str)), ('.md', self.markdown())):
             tmp = self.base + ext + '.tmp'
             with open(tmp, 'w') as f:
                 f.write(text)
@@ -66,24 +72,30 @@ class Record:
 
     def markdown(self):
         d = self.data
-        lines = [f'# CPU kernels, {d["threads"]} threads', ''] + [
-            f'- {k}: {v}' for k, v in d.get('machine', {}).items()]
-        lines += ['', '| case | ' + ' | '.join(
-            f'{s}² s | x plain' for s in self.sizes) + ' |',
-            '|---|' + '---|---|' * len(self.sizes)]
+        lines = [f'# CPU kernels, {d["threads"]} threads', ''
+                 ] + [f'- {k}: {v}' for k, v in d.get('machine', {}).items()]
+        lines += [
+            '', '| case | ' + ' | '.join(f'{s}² s | x plain'
+                                         for s in self.sizes) + ' |',
+            '|---|' + '---|---|' * len(self.sizes)
+        ]
         for case in d['cases']:
             row = [case]
             for size in self.sizes:
                 t, ref = self.median(case, size), self.median('plain', size)
                 n = len(d['times'].get(case, {}).get(str(size), []))
-                row += [f'{t:.4f} (n={n})' if t else '-',
-                        f'{ref / t:.2f}' if t and ref else '-']
+                row += [
+                    f'{t:.4f} (n={n})' if t else '-',
+                    f'{ref / t:.2f}' if t and ref else '-'
+                ]
             lines.append('| ' + ' | '.join(row) + ' |')
         for dtype in ('fp32', 'bf16'):
             for size in self.sizes:
                 tuned = self.median(f'{dtype}-tuned', size)
-                fixed = [self.median(f'{dtype}-{k}', size)
-                         for k in ('onednn', 'winograd')]
+                fixed = [
+                    self.median(f'{dtype}-{k}', size)
+                    for k in ('onednn', 'winograd')
+                ]
                 if tuned and all(fixed):
                     lines.append(f'- {dtype} {size}²: tuned / best fixed '
                                  f'choice = {tuned / min(fixed):.3f}')
@@ -93,14 +105,12 @@ class Record:
         lines += [f'- {k}: {v}' for k, v in d['plans'].items()]
         if d['failures']:
             lines += ['', '## Failures', '']
-            lines += [f'- {k}: `{v[-600:]}`' for k, v in
-                      d['failures'].items()]
+            lines += [f'- {k}: `{v[-600:]}`' for k, v in d['failures'].items()]
         lines += [''] + [f'- {n}' for n in d['notes']]
         return '\n'.join(lines) + '\n'
 
 
-def build_cases(record, width, out, threads, int8_sizes, int8_by,
-                only=None):
+def build_cases(record, width, out, threads, int8_sizes, int8_by, only=None):
     """name -> (callable(images) -> logits, bf16)."""
     import mmrn38.models.inference_optimization as inference_optimization
     from mmrn38 import optimize_for_inference
@@ -114,12 +124,13 @@ def build_cases(record, width, out, threads, int8_sizes, int8_by,
     no_amx = tuple(f for f in inference_optimization.cpu_flags()
                    if f != 'amx_bf16')
     options = {
-        'fp32': {}, 'fp32-onednn': dict(winograd=False),
+        'fp32': {},
+        'fp32-onednn': dict(winograd=False),
         'fp32-winograd': dict(rule_flags=no_amx),
         'fp32-tuned': dict(autotune=True, kernel_cache=cache),
         'fp32-unpacked': dict(prepack=False),
-        'bf16': dict(bf16=True), 'bf16-onednn': dict(bf16=True,
-                                                     winograd=False),
+        'bf16': dict(bf16=True),
+        'bf16-onednn': dict(bf16=True, winograd=False),
         'bf16-winograd': dict(bf16=True, rule_flags=no_amx),
         'bf16-tuned': dict(bf16=True, autotune=True, kernel_cache=cache),
         'bf16-unpacked': dict(bf16=True, prepack=False),
@@ -158,11 +169,11 @@ def build_cases(record, width, out, threads, int8_sizes, int8_by,
 
             def run(x):
                 metas = [dict(img_shape=x.shape[2:], pad_shape=x.shape[2:])]
-                with torch.autocast('cpu', dtype=torch.bfloat16,
-                                    enabled=model.inference_bf16):
+                with torch.autocast(
+                        'cpu', dtype=torch.bfloat16,
+                        enabled=model.inference_bf16):
                     return model.encode_decode(
-                        x.contiguous(memory_format=torch.channels_last),
-                        metas)
+                        x.contiguous(memory_format=torch.channels_last), metas)
 
             run.model = model
             return run, model.inference_bf16
@@ -196,18 +207,34 @@ def main():
     parser.add_argument('out')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--sizes', type=int, nargs='+', default=[256, 512])
-    parser.add_argument('--rounds', type=int, default=5,
-                        help='timed rounds at most (after one warm-up)')
-    parser.add_argument('--budget-s', type=float, default=200,
-                        help='no new round starts after this many seconds')
+    parser.add_argument(
+        '--rounds',
+        type=int,
+        default=5,
+        help='timed rounds at most (after one warm-up)')
+    parser.add_argument(
+        '--budget-s',
+        type=float,
+        default=200,
+        help='no new round starts after this many seconds')
     parser.add_argument('--width', type=float, default=1.0)
-    parser.add_argument('--only', nargs='+', metavar='CASE',
-                        help='these cases only (default all)')
-    parser.add_argument('--int8-sizes', type=int, nargs='*', default=None,
-                        help='sizes to quantize at (default --sizes)')
-    parser.add_argument('--int8-by-s', type=float, default=100,
-                        help='no int8 quantization starts after this many '
-                        'seconds (each takes one to two minutes)')
+    parser.add_argument(
+        '--only',
+        nargs='+',
+        metavar='CASE',
+        help='these cases only (default all)')
+    parser.add_argument(
+        '--int8-sizes',
+        type=int,
+        nargs='*',
+        default=None,
+        help='sizes to quantize at (default --sizes)')
+    parser.add_argument(
+        '--int8-by-s',
+        type=float,
+        default=100,
+        help='no int8 quantization starts after this many '
+        'seconds (each takes one to two minutes)')
     args = parser.parse_args()
     start = time.time()
     torch.set_num_threads(args.threads)
@@ -217,7 +244,8 @@ def main():
     from mmrn38.benchmark.onednn import isa_summary, onednn_kernels
     from mmrn38.models.conv_autotune import plan_summary
     record.data['machine'] = dict(
-        machine_info('cpu'), loadavg=os.getloadavg(),
+        machine_info('cpu'),
+        loadavg=os.getloadavg(),
         affinity=sorted(os.sched_getaffinity(0)))
     record.save()
     import mmrn38.deployment.int8 as int8_module
@@ -228,8 +256,8 @@ def main():
     except Exception as error:
         record.data['notes'].append(f'no int8: {error}')
         int8_sizes = []
-    cases = build_cases(record, args.width, args.out, args.threads,
-                        int8_sizes, start + args.int8_by_s, args.only)
+    cases = build_cases(record, args.width, args.out, args.threads, int8_sizes,
+                        start + args.int8_by_s, args.only)
     images = {s: torch.randn(1, 3, s, s) for s in args.sizes}
     for i in range(1 + args.rounds):
         if i > 1 and time.time() - start > args.budget_s:
@@ -259,13 +287,15 @@ def main():
             size = args.sizes[0]
             for name, (run, _) in cases.items():
                 try:
+
                     def once(run=run):
                         with torch.no_grad():
                             run(images[size])
+
                     record.data['kernels'][name] = isa_summary(
                         onednn_kernels(once))
-                    plan = getattr(getattr(run, 'model', None),
-                                   'inference_plan', None)
+                    plan = getattr(
+                        getattr(run, 'model', None), 'inference_plan', None)
                     if plan is not None:
                         record.data['plans'][name] = plan_summary(plan)
                 except Exception:

@@ -11,5 +11,4 @@ _base_ = [
 ]
 crop_size = (512, 512)
 model = dict(
-    data_preprocessor=dict(size=crop_size),
-    decode_head=dict(num_classes=150))
+    data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=150))

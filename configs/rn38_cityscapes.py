@@ -36,8 +36,7 @@ train_pipeline = [
 ]
 train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
 model = dict(
-    data_preprocessor=dict(size=crop_size),
-    decode_head=dict(num_classes=19))
+    data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=19))
 
 iters_per_epoch = 2975 // 16
 fixed_iters = 140 * iters_per_epoch  # 25900

@@ -10,8 +10,7 @@ _base_ = [
 ]
 crop_size = (480, 480)
 model = dict(
-    data_preprocessor=dict(size=crop_size),
-    decode_head=dict(num_classes=60))
+    data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=60))
 # mmseg's pascal_context.py defines no tta_pipeline: the multi-scale + flip
 # one of its pascal_context_59.py
 img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
@@ -19,13 +18,14 @@ tta_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
     dict(
         type='TestTimeAug',
-        transforms=[[
-            dict(type='Resize', scale_factor=r, keep_ratio=True)
-            for r in img_ratios
-        ],
-                    [
-                        dict(type='RandomFlip', prob=0., direction='horizontal'),
-                        dict(type='RandomFlip', prob=1., direction='horizontal')
-                    ], [dict(type='LoadAnnotations')],
-                    [dict(type='PackSegInputs')]])
+        transforms=[
+            [
+                dict(type='Resize', scale_factor=r, keep_ratio=True)
+                for r in img_ratios
+            ],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ], [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]
+        ])
 ]

@@ -15,8 +15,8 @@ crop_size = (128, 128)
 metainfo = dict(
     classes=('background', 'plain disc', 'striped square', 'dotted triangle',
              'plain ring', 'checked cross', 'dotted diamond'),
-    palette=[[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0],
-             [0, 0, 128], [128, 0, 128], [0, 128, 128]])
+    palette=[[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128],
+             [128, 0, 128], [0, 128, 128]])
 
 # No ImageNet weights offline: train from scratch, so
 # - plain BN (one process, no GPU) and BN statistics that learn

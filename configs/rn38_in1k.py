@@ -34,8 +34,7 @@ model = dict(
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=224),
-    dict(
-        type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
@@ -51,8 +50,7 @@ test_dataloader = val_dataloader
 max_epochs = 90
 optim_wrapper = dict(
     optimizer=dict(
-        type='SGD', lr=0.1, momentum=0.9, nesterov=True,
-        weight_decay=0.0001))
+        type='SGD', lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.0001))
 param_scheduler = dict(
     type='LinearLR',
     start_factor=1.0,

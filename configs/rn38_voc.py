@@ -17,5 +17,4 @@ _base_ = [
 ]
 crop_size = (512, 512)
 model = dict(
-    data_preprocessor=dict(size=crop_size),
-    decode_head=dict(num_classes=21))
+    data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=21))

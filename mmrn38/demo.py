@@ -28,8 +28,8 @@ from .utils.atomic_file import atomic_output
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
-def demo_parser(description: str, config: str, work_dir: str,
-                data_root: str, work_dir_help: str) -> argparse.ArgumentParser:
+def demo_parser(description: str, config: str, work_dir: str, data_root: str,
+                work_dir_help: str) -> argparse.ArgumentParser:
     """The demos' common options with their defaults: ``--config``,
     ``--work-dir``, ``--data-root`` (the generated dataset, made there
     unless complete) and ``--num-overlays``; a demo adds its own."""
@@ -37,11 +37,11 @@ def demo_parser(description: str, config: str, work_dir: str,
     parser.add_argument('--config', default=config, help='demo config')
     parser.add_argument('--work-dir', default=work_dir, help=work_dir_help)
     parser.add_argument(
-        '--data-root', default=data_root,
+        '--data-root',
+        default=data_root,
         help='folder of the generated dataset (made unless complete)')
     parser.add_argument(
-        '--num-overlays', type=int, default=8,
-        help='held-out images to draw')
+        '--num-overlays', type=int, default=8, help='held-out images to draw')
     return parser
 
 
@@ -190,11 +190,9 @@ def compare_bf16(model, images: List[str]) -> dict:
     from mmrn38.utils.device_features import bf16_support
     bf16_ok, reason = bf16_support(next(model.parameters()).device)
     arrays = [read_image(path) for path in images]
-    runs = dict(fp32=model,
-                fast=optimize_for_inference(copy.deepcopy(model)))
+    runs = dict(fp32=model, fast=optimize_for_inference(copy.deepcopy(model)))
     if bf16_ok:
-        runs['bf16'] = optimize_for_inference(
-            copy.deepcopy(model), bf16=True)
+        runs['bf16'] = optimize_for_inference(copy.deepcopy(model), bf16=True)
     predictions, seconds = {}, {}
     for name, run in runs.items():
         inference_model(run, arrays[0])
@@ -208,13 +206,17 @@ def compare_bf16(model, images: List[str]) -> dict:
     def agreement(name):
         if name not in predictions:
             return None
-        return sum(int((a == b).sum()) for a, b in zip(
-            predictions['fp32'], predictions[name])) / total
+        return sum(
+            int((a == b).sum())
+            for a, b in zip(predictions['fp32'], predictions[name])) / total
 
-    return dict(fp32_s=seconds['fp32'], fast_s=seconds['fast'],
-                bf16_s=seconds.get('bf16'),
-                fast_agreement=agreement('fast'),
-                agreement=agreement('bf16'), bf16_reason=reason)
+    return dict(
+        fp32_s=seconds['fp32'],
+        fast_s=seconds['fast'],
+        bf16_s=seconds.get('bf16'),
+        fast_agreement=agreement('fast'),
+        agreement=agreement('bf16'),
+        bf16_reason=reason)
 
 
 def write_val_overlays(model, files: List[Tuple[str, str]],
@@ -231,9 +233,13 @@ def write_val_overlays(model, files: List[Tuple[str, str]],
         label = mmcv.imread(label_file, flag='unchanged')
         result = inference_model(model, image)
         out_file = osp.join(out_dir, f'{name}.png')
-        write_png(out_file, draw_overlay(
-            image, result.pred_sem_seg, model.dataset_meta,
-            ground_truth=PixelData(data=torch.from_numpy(label)[None])))
+        write_png(
+            out_file,
+            draw_overlay(
+                image,
+                result.pred_sem_seg,
+                model.dataset_meta,
+                ground_truth=PixelData(data=torch.from_numpy(label)[None])))
         written.append(out_file)
         bar.update()
     return written
@@ -289,8 +295,8 @@ def run_demo(config: str,
     for tta in (False, True):
         announce(f'[{3 + tta}/6] testing on the held-out split'
                  f'{" with multi-scale + flip TTA" if tta else ""}')
-        phase_cfg = prepare_test(demo_cfg('test_tta' if tta else 'test'),
-                                 checkpoint, tta=tta)
+        phase_cfg = prepare_test(
+            demo_cfg('test_tta' if tta else 'test'), checkpoint, tta=tta)
         metrics[tta] = build_runner(phase_cfg).test()
 
     held_out_cfg = set_data_root(copy.deepcopy(cfg), data_root)
@@ -300,16 +306,21 @@ def run_demo(config: str,
              'autocast where the CPU has it) against plain float32 on the '
              'held-out images')
     bf16 = compare_bf16(model, [image for image, _ in files])
-    print(f'{len(files)} images: plain float32 {bf16["fp32_s"]:.2f} s, '
-          f'fast path float32 {bf16["fast_s"]:.2f} s (same class on '
-          f'{100 * bf16["fast_agreement"]:.2f} % of the pixels)', flush=True)
+    print(
+        f'{len(files)} images: plain float32 {bf16["fp32_s"]:.2f} s, '
+        f'fast path float32 {bf16["fast_s"]:.2f} s (same class on '
+        f'{100 * bf16["fast_agreement"]:.2f} % of the pixels)',
+        flush=True)
     if bf16['bf16_s'] is None:
-        print(f'bfloat16 not run, float32 kept: {bf16["bf16_reason"]}',
-              flush=True)
+        print(
+            f'bfloat16 not run, float32 kept: {bf16["bf16_reason"]}',
+            flush=True)
     else:
-        print(f'fast path bfloat16 ({bf16["bf16_reason"]}): '
-              f'{bf16["bf16_s"]:.2f} s, same class on '
-              f'{100 * bf16["agreement"]:.2f} % of the pixels', flush=True)
+        print(
+            f'fast path bfloat16 ({bf16["bf16_reason"]}): '
+            f'{bf16["bf16_s"]:.2f} s, same class on '
+            f'{100 * bf16["agreement"]:.2f} % of the pixels',
+            flush=True)
 
     announce(f'[6/6] drawing {num_overlays} held-out predictions and the '
              f'training curves')

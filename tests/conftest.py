@@ -21,7 +21,8 @@ sys.path.insert(0, os.path.join(TESTS, 'helpers'))
 
 def pytest_addoption(parser):
     parser.addoption(
-        '--device', default='cpu',
+        '--device',
+        default='cpu',
         help='device of the tests that take the `device` fixture: cpu '
         '(default), cuda, cuda:1 ... (`pytest --device cuda -m device` runs '
         'just those)')

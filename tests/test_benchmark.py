@@ -17,14 +17,29 @@ from mmrn38.utils.device_features import cpu_flags
 
 def test_benchmark_tool_reports_every_case(tmp_path):
     report_file = tmp_path / 'report.json'
-    cases = ['rn38-os8', 'plain-port', 'rn38-os8-fast', 'rn38-os8-lean',
-             'rn38-os8-cl', 'r50-d8', 'rn38-os8-tuned']
+    cases = [
+        'rn38-os8', 'plain-port', 'rn38-os8-fast', 'rn38-os8-lean',
+        'rn38-os8-cl', 'r50-d8', 'rn38-os8-tuned'
+    ]
     choices = tmp_path / 'choices.json'
-    proc = run_tool('analysis_tools/benchmark.py', '--cases', *cases,
-                    '--size', 48, 40, '--width', 0.0625, '--repeats', 1,
-                    '--warmup', 0, '--bf16', '--json', report_file,
-                    env=dict(ONEDNN_MAX_CPU_ISA='AVX2',
-                             MMRN38_KERNEL_CHOICES=str(choices)))
+    proc = run_tool(
+        'analysis_tools/benchmark.py',
+        '--cases',
+        *cases,
+        '--size',
+        48,
+        40,
+        '--width',
+        0.0625,
+        '--repeats',
+        1,
+        '--warmup',
+        0,
+        '--bf16',
+        '--json',
+        report_file,
+        env=dict(
+            ONEDNN_MAX_CPU_ISA='AVX2', MMRN38_KERNEL_CHOICES=str(choices)))
     report = json.loads(report_file.read_text())
     assert report['settings']['size'] == [48, 40]
     assert report['machine']['cpu_flags'] == list(cpu_flags())
@@ -52,16 +67,20 @@ def test_benchmark_tool_reports_every_case(tmp_path):
     assert lean['peak_bytes'] < plain['peak_bytes']
     # one table row per case, with ratios to the first; the CPU flags in
     # the title
-    rows = [line for line in proc.stdout.splitlines()
-            if line.startswith(('| rn38', '| r50', '| plain'))]
+    rows = [
+        line for line in proc.stdout.splitlines()
+        if line.startswith(('| rn38', '| r50', '| plain'))
+    ]
     assert [row.split('|')[1].strip() for row in rows] == cases
     assert '(1.00x)' in rows[0]
     assert f'CPU flags: {" ".join(cpu_flags()) or "unknown"}' in proc.stdout
     assert 'kernels limited to ONEDNN_MAX_CPU_ISA=AVX2' in proc.stdout
     # what oneDNN ran, from its verbose output: AVX2 kernels only (where
     # PyTorch used oneDNN at all), and a line for each case and mode
-    ran = [k for result in results.values() for mode in ('fp32', 'bf16')
-           for k in result['onednn'][mode]['primitives']]
+    ran = [
+        k for result in results.values() for mode in ('fp32', 'bf16')
+        for k in result['onednn'][mode]['primitives']
+    ]
     assert any(k.startswith('convolution') and 'avx2' in k for k in ran)
     assert not any('avx512' in k for k in ran), ran
     assert proc.stdout.count('- oneDNN ran, ') == 2 * len(cases)
@@ -71,8 +90,7 @@ def test_benchmark_tool_reports_every_case(tmp_path):
     tuned = results['rn38-os8-tuned']['plan']
     assert set(tuned) == {'fp32', 'bf16'}
     assert 'Winograd F(4x4) float32' in results['rn38-os8-fast']['plan'][
-        'fp32'] or 'oneDNN float32' in results['rn38-os8-fast']['plan'][
-            'fp32']
+        'fp32'] or 'oneDNN float32' in results['rn38-os8-fast']['plan']['fp32']
     assert f'- kernel plan, rn38-os8-tuned float32: {tuned["fp32"]}' in \
         proc.stdout
     assert len(json.loads(choices.read_text())) == 1
@@ -111,8 +129,10 @@ def test_plain_port_computes_the_projects_network(name):
                 stat.data = torch.rand(m.num_features, generator=generator) \
                     + 0.5
     source = port.state_dict()
-    head = {'decode_head.conv.conv': 'conv6a',
-            'decode_head.conv_seg': 'classifier'}
+    head = {
+        'decode_head.conv.conv': 'conv6a',
+        'decode_head.conv_seg': 'classifier'
+    }
     state = {}
     for key in ours.state_dict():
         if key.startswith('backbone.'):
@@ -140,17 +160,19 @@ def test_training_out_of_memory_is_a_result(monkeypatch):
     def out_of_memory(fn, settings, device):
         raise torch.OutOfMemoryError('CUDA out of memory (simulated)')
 
-    settings = BenchmarkSettings(size=(33, 40), width=0.0625, repeats=1,
-                                 warmup=0)
+    settings = BenchmarkSettings(
+        size=(33, 40), width=0.0625, repeats=1, warmup=0)
     fits = measure.measure_case('r50-d8', settings)
     monkeypatch.setattr(measure, '_median_seconds', out_of_memory)
     too_large = measure.measure_case('rn38-os8', settings)
     assert too_large['train_oom'] and too_large['flops'] > 0
     assert not any(key in too_large for key in TRAIN_KEYS)
-    report = dict(settings=dataclasses.asdict(settings),
-                  machine=measure.machine_info('cpu'),
-                  loadavg_before=(0, 0, 0), loadavg_after=(0, 0, 0),
-                  results=[fits, too_large])
+    report = dict(
+        settings=dataclasses.asdict(settings),
+        machine=measure.machine_info('cpu'),
+        loadavg_before=(0, 0, 0),
+        loadavg_after=(0, 0, 0),
+        results=[fits, too_large])
     row = format_table(report).splitlines()[-1]
     assert row.startswith('| rn38-os8') and row.count('OOM') == 3
 
@@ -161,18 +183,19 @@ def test_onednn_isa_from_verbose_output():
     matmul where the CPU has it (AMX: ``avx512_core_amx``), AVX-512 or
     AVX2 in float32; nothing counted outside the block."""
     from mmrn38.benchmark.onednn import onednn_kernels, parse_verbose
-    conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(
-        memory_format=torch.channels_last)
-    x = torch.randn(1, 64, 32, 32).contiguous(
-        memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(
+        64, 64, 3, padding=1).to(memory_format=torch.channels_last)
+    x = torch.randn(1, 64, 32,
+                    32).contiguous(memory_format=torch.channels_last)
 
     def run():
         with torch.no_grad():
             conv(x)
             with torch.autocast('cpu', dtype=torch.bfloat16):
                 conv(x)
-                torch.bmm(x.reshape(1, 64, -1).bfloat16(),
-                          x.reshape(1, -1, 64).bfloat16())
+                torch.bmm(
+                    x.reshape(1, 64, -1).bfloat16(),
+                    x.reshape(1, -1, 64).bfloat16())
 
     ran = onednn_kernels(run)['primitives']
     conv(x)  # after the block: not seen
@@ -182,10 +205,11 @@ def test_onednn_isa_from_verbose_output():
     if 'avx512_bf16' in cpu_flags() or 'amx_bf16' in cpu_flags():
         isa = 'avx512_core_amx' if 'amx_bf16' in cpu_flags() else \
             'avx512_core_bf16'
-        assert any(k.startswith('convolution') and f':{isa} bf16' in k
-                   for k in ran), ran
-        assert any(k.startswith('matmul') and f':{isa} bf16' in k
-                   for k in ran), ran
+        assert any(
+            k.startswith('convolution') and f':{isa} bf16' in k
+            for k in ran), ran
+        assert any(
+            k.startswith('matmul') and f':{isa} bf16' in k for k in ran), ran
     parsed = parse_verbose(
         'onednn_verbose,v1,info,cpu,isa:Intel AVX-512 with AMX\n'
         'onednn_verbose,v1,primitive,exec,cpu,reorder,jit:uni,undef,'
@@ -194,5 +218,6 @@ def test_onednn_isa_from_verbose_output():
         'brg_conv_fwd:avx512_core_amx,forward_training,src:bf16::blocked:'
         'acdb::f0 wei:bf16:a:blocked:AcdB16b16a2b::f0 dst:bf16::blocked:'
         'acdb::f0,attr-scratchpad:user,alg:convolution_direct,mb1,0.5\n')
-    assert parsed == dict(max_isa='Intel AVX-512 with AMX', primitives={
-        'convolution brg_conv_fwd:avx512_core_amx bf16': 1})
+    assert parsed == dict(
+        max_isa='Intel AVX-512 with AMX',
+        primitives={'convolution brg_conv_fwd:avx512_core_amx bf16': 1})

@@ -57,19 +57,21 @@ def shipped_voc_head():
 def samples_of(labels):
     out = []
     for label in labels:
-        sample = SegDataSample(metainfo=dict(img_shape=label.shape,
-                                             pad_shape=label.shape))
+        sample = SegDataSample(
+            metainfo=dict(img_shape=label.shape, pad_shape=label.shape))
         sample.gt_sem_seg = PixelData(data=torch.from_numpy(label)[None])
         out.append(sample)
     return out
 
 
-@pytest.mark.parametrize('case', [
-    'threshold',  # many valid pixels, most above 0.6: the 0.6 rule decides
-    'min_kept',  # confident scores: the 256th smallest p raises the bar
-    'few_valid',  # at most 256 valid pixels: all are kept
-    'all_ignored',
-])
+@pytest.mark.parametrize(
+    'case',
+    [
+        'threshold',  # many valid pixels, most above 0.6: the 0.6 rule decides
+        'min_kept',  # confident scores: the 256th smallest p raises the bar
+        'few_valid',  # at most 256 valid pixels: all are kept
+        'all_ignored',
+    ])
 def test_loss_by_feat_gradient_matches_the_original(case):
     rng = np.random.default_rng(0)
     n, k, h, w = 2, 21, 15, 13
@@ -116,8 +118,12 @@ def test_labels_must_align_with_the_scores():
 
 def test_mmseg_full_resolution_loss_stays_available():
     head = shipped_voc_head()
-    cfg = dict(type='WiderHead', in_channels=8, channels=4, num_classes=21,
-               norm_cfg=dict(type='BN'))
+    cfg = dict(
+        type='WiderHead',
+        in_channels=8,
+        channels=4,
+        num_classes=21,
+        norm_cfg=dict(type='BN'))
     plain = MODELS.build(cfg)
     labels = np.zeros((1, 32, 32), np.int64)
     losses = plain.loss_by_feat(torch.zeros(1, 21, 4, 4), samples_of(labels))

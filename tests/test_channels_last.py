@@ -18,8 +18,7 @@ def test_dropout_mask_depends_on_memory_layout():
     contiguous = F.dropout(ones, 0.5, training=True)
     torch.manual_seed(0)
     channels_last = F.dropout(
-        ones.contiguous(memory_format=torch.channels_last), 0.5,
-        training=True)
+        ones.contiguous(memory_format=torch.channels_last), 0.5, training=True)
     assert not torch.equal(contiguous, channels_last)
 
 
@@ -38,8 +37,8 @@ def test_channels_last_gradients_match_float64_without_dropout():
     gradient under channels_last within 1e-4 (relative norm) of the float64
     reference in the default layout."""
     torch.manual_seed(0)
-    model = ResNet38(arch='A1', width=1 / 16, out_stride=8,
-                     dropouts=(0., 0.)).train()
+    model = ResNet38(
+        arch='A1', width=1 / 16, out_stride=8, dropouts=(0., 0.)).train()
     images = torch.randn(2, 3, 41, 37)
     reference = gradients(model, images, torch.float64, False)
     for name, grad in gradients(model, images, torch.float32, True).items():

@@ -18,13 +18,16 @@ def test_image_classifier_trains():
     torch.manual_seed(0)
     cfg = dict(
         type='ImageClassifier',
-        backbone=dict(type='ResNet38', out_stride=32, width=1 / 16,
-                      dropouts=(0, 0)),
+        backbone=dict(
+            type='ResNet38', out_stride=32, width=1 / 16, dropouts=(0, 0)),
         neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=3, in_channels=256,
-                  loss=dict(type='CrossEntropyLoss')),
-        data_preprocessor=dict(type='ClsDataPreprocessor',
-                               mean=[0, 0, 0], std=[1, 1, 1]))
+        head=dict(
+            type='LinearClsHead',
+            num_classes=3,
+            in_channels=256,
+            loss=dict(type='CrossEntropyLoss')),
+        data_preprocessor=dict(
+            type='ClsDataPreprocessor', mean=[0, 0, 0], std=[1, 1, 1]))
     # in mmpretrain's scope, whatever default scope an earlier test left
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(cfg)
@@ -33,8 +36,9 @@ def test_image_classifier_trains():
         model, dict(optimizer=dict(type='SGD', lr=lr, momentum=0.9)))
     images = torch.randn(6, 3, 32, 32)
     labels = [0, 1, 2, 0, 1, 2]
-    data = dict(inputs=list(images),
-                data_samples=[DataSample().set_gt_label(y) for y in labels])
+    data = dict(
+        inputs=list(images),
+        data_samples=[DataSample().set_gt_label(y) for y in labels])
     reference = copy.deepcopy(model).train()
     expected = F.cross_entropy(
         reference(images, mode='tensor'), torch.tensor(labels))

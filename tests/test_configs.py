@@ -65,9 +65,8 @@ def test_segmentation_config_runs(config, tmp_path):
     assert 'Iter(train) [2/2]' in log
     tested = {}
     for name, args in (('plain', []), ('tta', ['--tta'])):
-        tested[name] = run_tool_here('test.py', path,
-                                     work_dir / 'iter_2.pth', *args,
-                                     '--work-dir', work_dir / name,
+        tested[name] = run_tool_here('test.py', path, work_dir / 'iter_2.pth',
+                                     *args, '--work-dir', work_dir / name,
                                      *as_args(opts))
     # the saved weights, tested as validated at the end of training
     assert last_miou(tested['plain']) == last_miou(log)
@@ -122,8 +121,8 @@ model = dict(
         'default_hooks.logger.interval': 1,
     })
     del opts['model.backbone.width'], opts['model.backbone.init_cfg']
-    log = run_tool_here('train.py', cfg_path, '--work-dir',
-                        tmp_path / 'work', *as_args(opts))
+    log = run_tool_here('train.py', cfg_path, '--work-dir', tmp_path / 'work',
+                        *as_args(opts))
     assert "type='ResNet38'" in log
     assert 'Iter(train) [1/1]' in log
     # validated on both held-out images with mmseg's IoUMetric
@@ -147,8 +146,8 @@ def results_rows(doc):
             link = re.search(r'\]\(([^)]+\.py)\)', line)
             if link is not None:
                 config = osp.normpath(osp.join(osp.dirname(path), link[1]))
-                rows.append((osp.relpath(config, REPO),
-                             dict(zip(header, cells))))
+                rows.append((osp.relpath(config,
+                                         REPO), dict(zip(header, cells))))
     return rows
 
 
@@ -191,8 +190,7 @@ def test_model_index_lists_configs_and_reported_numbers():
             numbers = {
                 column: cell.split()[0]
                 for column, cell in row.items()
-                if re.search(r' \((paper|measured)\)$', column)
-                and cell != '-'
+                if re.search(r' \((paper|measured)\)$', column) and cell != '-'
             }
             assert numbers == expected, (doc, config, row)
         assert sorted(shown) == sorted(m['Name'] for m in meta['Models']), \

@@ -50,15 +50,21 @@ def test_segmentation_config_trains_as_shipped(config, user_dir, tmp_path):
         'default_hooks.logger.interval': 1,
     })
     work_dir = tmp_path / 'work'
-    log = run_tool('train.py', path, '--work-dir', work_dir, *as_args(opts),
-                   cwd=user_dir).stdout
+    log = run_tool(
+        'train.py', path, '--work-dir', work_dir, *as_args(opts),
+        cwd=user_dir).stdout
     assert f'Loads checkpoint by local backend from path: {PRETRAINED}' in log
     assert 'Iter(train) [1/1]' in log
     assert re.search(r'Iter\(val\) \[1/1\].*mIoU: [0-9.]+', log)
     if config == 'rn38_voc.py':  # the documented test command on the result
-        tested = run_tool('test.py', path, work_dir / 'iter_1.pth',
-                          '--work-dir', work_dir / 'test', *as_args(opts),
-                          cwd=user_dir).stdout
+        tested = run_tool(
+            'test.py',
+            path,
+            work_dir / 'iter_1.pth',
+            '--work-dir',
+            work_dir / 'test',
+            *as_args(opts),
+            cwd=user_dir).stdout
         # the saved weights, tested as validated after the iteration
         assert last_miou(tested) == last_miou(log)
 
@@ -103,8 +109,9 @@ def test_affinity_config_trains_as_shipped(user_dir, tmp_path):
         'default_hooks.logger.interval': 1,
     }
     work_dir = tmp_path / 'work'
-    log = run_tool('train.py', path, '--work-dir', work_dir, *as_args(opts),
-                   cwd=user_dir).stdout
+    log = run_tool(
+        'train.py', path, '--work-dir', work_dir, *as_args(opts),
+        cwd=user_dir).stdout
     assert f'Loads checkpoint by local backend from path: {PRETRAINED}' in log
     assert re.search(r'Epoch\(train\) \[1\]\[1/1\].* loss: [0-9.]+', log)
     assert (work_dir / 'epoch_1.pth').is_file()

@@ -231,8 +231,10 @@ def build_model(arch, out_stride, kind, checkpoint):
                     type='ImageClassifier',
                     backbone=backbone,
                     neck=dict(type='GlobalAveragePooling'),
-                    head=dict(type='LinearClsHead', num_classes=1000,
-                              in_channels=256)))
+                    head=dict(
+                        type='LinearClsHead',
+                        num_classes=1000,
+                        in_channels=256)))
     else:
         num_convs = 2 if 'decode_head.conv.conv.weight' in state_dict else 1
         model = SEG_MODELS.build(
@@ -318,8 +320,8 @@ def fixture_arrays(case):
 
 
 def test_generated_keys_are_only_bn_counters():
-    conversion = convert_rn38_weights(data_path('a1_s8_seg2_div16.params'),
-                                      arch='A1')
+    conversion = convert_rn38_weights(
+        data_path('a1_s8_seg2_div16.params'), arch='A1')
     state_dict = conversion.checkpoint['state_dict']
     assert conversion.num_arrays == 195
     assert len(state_dict) == 195 + len(conversion.generated)
@@ -646,6 +648,6 @@ def test_unknown_arch_warns_and_names_the_option():
     assert conversion.checkpoint['meta']['arch'] == 'A1'
     assert len(conversion.warnings) == 1
     assert 'give --arch A for a Model A file' in conversion.warnings[0]
-    named = convert_rn38_weights(data_path('a1_s8_seg2_div16.params'),
-                                 arch='A')
+    named = convert_rn38_weights(
+        data_path('a1_s8_seg2_div16.params'), arch='A')
     assert named.warnings == [] and named.checkpoint['meta']['arch'] == 'A'

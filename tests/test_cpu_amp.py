@@ -36,12 +36,13 @@ def test_amp_on_cpu_needs_native_bfloat16(monkeypatch):
         pytest.skip('--amp takes mmengine\'s AmpOptimWrapper on a GPU')
     cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
     monkeypatch.setattr(device_features, 'cpu_flags', lambda: ('avx2', ))
-    with pytest.raises(ConfigError, match='--amp on a CPU needs native '
-                       'bfloat16') as error:
+    with pytest.raises(
+            ConfigError, match='--amp on a CPU needs native '
+            'bfloat16') as error:
         prepare_train(cfg, amp=True)
     assert '\n' not in str(error.value)
-    monkeypatch.setattr(device_features, 'cpu_flags',
-                        lambda: ('avx2', 'avx512f', 'avx512_bf16'))
+    monkeypatch.setattr(device_features, 'cpu_flags', lambda:
+                        ('avx2', 'avx512f', 'avx512_bf16'))
     prepare_train(cfg, amp=True)
     assert cfg.optim_wrapper.type == 'CPUAmpOptimWrapper'
 
@@ -52,16 +53,16 @@ def test_train_tool_amp_on_cpu(tmp_path):
     training where the CPU has native bfloat16, else one error line."""
     data_root = write_voc(str(tmp_path), dict(train=4, val=2), size=(64, 64))
     cfg = tiny_voc_config(tmp_path / 'tiny_voc.py', data_root, max_iters=2)
-    proc = run_tool('train.py', cfg, '--amp', '--work-dir', tmp_path / 'work',
-                    check=False)
+    proc = run_tool(
+        'train.py', cfg, '--amp', '--work-dir', tmp_path / 'work', check=False)
     if NATIVE_BF16:
         assert proc.returncode == 0, proc.stdout[-3000:]
         assert "type='CPUAmpOptimWrapper'" in proc.stdout
         losses = re.findall(r'Iter\(train\) \[\d/2\].* loss: ([0-9.]+)',
                             proc.stdout)
         # bfloat16 training gives finite losses (no seed: values vary)
-        assert len(losses) == 2 and all(
-            0 < float(v) < float('inf') for v in losses)
+        assert len(losses) == 2 and all(0 < float(v) < float('inf')
+                                        for v in losses)
     else:
         assert proc.returncode != 0
         assert proc.stdout.strip().splitlines()[-1].startswith(
@@ -73,7 +74,7 @@ def test_benchmark_amp_training_step_on_cpu():
     """The benchmark's --amp on CPU trains through CPUAmpOptimWrapper (it
     used to build mmengine's AmpOptimWrapper, which refuses CPUs)."""
     from mmrn38.benchmark import BenchmarkSettings, measure_case
-    settings = BenchmarkSettings(size=(33, 40), width=0.0625, repeats=1,
-                                 warmup=0, amp=True)
+    settings = BenchmarkSettings(
+        size=(33, 40), width=0.0625, repeats=1, warmup=0, amp=True)
     result = measure_case('rn38-os8', settings)
     assert result['train_s'] > 0 and result['peak_bytes'] > 0

@@ -33,9 +33,12 @@ def test_wheel_folder_installs_offline(tmp_path):
     the stack imports from there. (mmcv's build needs the GPU machine's
     torch: it is not repeated here.)"""
     wheels = tmp_path / 'wheels'
-    subprocess.run(['bash', osp.join(SCRIPTS, 'cuda_wheels.sh'), str(wheels)],
-                   check=True, env=dict(os.environ, PYTHON=sys.executable),
-                   timeout=600)
+    subprocess.run(
+        ['bash', osp.join(SCRIPTS, 'cuda_wheels.sh'),
+         str(wheels)],
+        check=True,
+        env=dict(os.environ, PYTHON=sys.executable),
+        timeout=600)
     files = sorted(os.listdir(wheels))
     assert 'mmcv-2.1.0.tar.gz' in files
     fetched = {}
@@ -48,16 +51,23 @@ def test_wheel_folder_installs_offline(tmp_path):
                 tags[1] == 'abi3', name
     assert fetched == pinned_requirements()
     site = tmp_path / 'site'
-    subprocess.run([
-        sys.executable, '-m', 'pip', 'install', '--quiet', '--no-index',
-        '--no-deps', '--target', str(site)
-    ] + [str(wheels / f) for f in files if f.endswith('.whl')],
-                   check=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable, '-m', 'pip', 'install', '--quiet', '--no-index',
+            '--no-deps', '--target',
+            str(site)
+        ] + [str(wheels / f) for f in files if f.endswith('.whl')],
+        check=True,
+        timeout=600)
     probe = subprocess.run([
         sys.executable, '-c', 'import mmengine, mmseg, mmpretrain; '
         'print(mmengine.__file__, mmseg.__file__, mmpretrain.__file__)'
-    ], env=dict(os.environ, PYTHONPATH=str(site)), check=True, text=True,
-                           stdout=subprocess.PIPE, timeout=300)
+    ],
+                           env=dict(os.environ, PYTHONPATH=str(site)),
+                           check=True,
+                           text=True,
+                           stdout=subprocess.PIPE,
+                           timeout=300)
     assert all(path.startswith(str(site)) for path in probe.stdout.split())
 
 
@@ -69,7 +79,11 @@ def test_device_option_needs_the_device():
         sys.executable, '-m', 'pytest', '--device', 'cuda', '-m', 'device',
         '-q', '-p', 'no:cacheprovider',
         osp.join(REPO, 'tests', 'test_memory_lean.py')
-    ], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=300)
+    ],
+                          cwd=REPO,
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 4, proc.stdout[-2000:]
     assert '--device cuda: no CUDA device here' in proc.stdout

@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 from rn38_testing import REPO, run_tool
 
-from mmrn38.synthetic import (COMPLETION_MARKER, class_names,
-                              write_once, write_voc)
+from mmrn38.synthetic import (COMPLETION_MARKER, class_names, write_once,
+                              write_voc)
 
 
 def tree_bytes(root):
@@ -25,8 +25,12 @@ def tree_bytes(root):
 
 
 def tiny_voc(root, seed):
-    return write_voc(str(root), dict(train=3, val=2), size=(48, 48),
-                     num_classes=5, seed=seed)
+    return write_voc(
+        str(root),
+        dict(train=3, val=2),
+        size=(48, 48),
+        num_classes=5,
+        seed=seed)
 
 
 def test_generator_is_deterministic(tmp_path):
@@ -55,12 +59,14 @@ def test_write_once_reuses_only_complete_datasets(tmp_path):
     data_root = write_once(str(root), write_voc, **args)
     assert osp.isfile(root / COMPLETION_MARKER)
     assert not osp.exists(f'{root}.partial')
-    stamp = os.stat(osp.join(data_root, 'ImageSets', 'Segmentation',
-                             'train.txt')).st_mtime_ns
+    stamp = os.stat(
+        osp.join(data_root, 'ImageSets', 'Segmentation',
+                 'train.txt')).st_mtime_ns
     # complete and written with the same arguments: used as it is
     assert write_once(str(root), write_voc, **args) == data_root
-    assert os.stat(osp.join(data_root, 'ImageSets', 'Segmentation',
-                            'train.txt')).st_mtime_ns == stamp
+    assert os.stat(
+        osp.join(data_root, 'ImageSets', 'Segmentation',
+                 'train.txt')).st_mtime_ns == stamp
 
     # an interrupted generation leaves no dataset behind, only .partial
     def interrupted(folder, **kwargs):
@@ -96,9 +102,8 @@ def demo_run(tmp_path_factory):
     """tools/demo.py, shortened: 2 iterations on 6 generated images."""
     root = tmp_path_factory.mktemp('demo')
     work_dir, data_dir = root / 'work', root / 'data'
-    proc = run_tool('demo.py', '--work-dir', work_dir, '--data-root',
-                    data_dir, '--iters', 2, '--num-images', 6,
-                    '--num-overlays', 2)
+    proc = run_tool('demo.py', '--work-dir', work_dir, '--data-root', data_dir,
+                    '--iters', 2, '--num-images', 6, '--num-overlays', 2)
     return work_dir, data_dir, proc.stdout
 
 
@@ -119,12 +124,12 @@ def test_demo_trains_tests_and_reports(demo_run):
     # bf16 runs only where the CPU has native bf16, else says why not
     from mmrn38.utils.device_features import bf16_support
     if bf16_support(torch.device('cpu'))[0]:
-        agreement = re.search(r'^bf16 inference: +same class as float32 on '
-                              r'([0-9.]+) %', log, re.M)
+        agreement = re.search(
+            r'^bf16 inference: +same class as float32 on '
+            r'([0-9.]+) %', log, re.M)
         assert agreement and float(agreement.group(1)) > 90
     else:
-        assert re.search(r'^bf16 inference: +not run, float32 kept', log,
-                         re.M)
+        assert re.search(r'^bf16 inference: +not run, float32 kept', log, re.M)
 
 
 def test_demo_writes_overlays_and_curves(demo_run):

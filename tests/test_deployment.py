@@ -45,10 +45,16 @@ def tiny_segmentor(out_stride=8, num_convs=2, **backbone):
     from mmseg.apis import init_model
     channels = 256 if num_convs == 1 else 32
     model = init_model(
-        DEMO, None, device='cpu', cfg_options={
+        DEMO,
+        None,
+        device='cpu',
+        cfg_options={
             'model.backbone.width': 1 / 16,
             'model.backbone.out_stride': out_stride,
-            **{f'model.backbone.{k}': v for k, v in backbone.items()},
+            **{
+                f'model.backbone.{k}': v
+                for k, v in backbone.items()
+            },
             'model.decode_head.in_channels': 256,
             'model.decode_head.channels': channels,
             'model.decode_head.num_convs': num_convs,
@@ -75,8 +81,8 @@ def assert_close(onnx_path, model, sizes=SIZES):
 def test_dynamic_export_matches_mmseg(tmp_path, out_stride, num_convs,
                                       backbone):
     model = tiny_segmentor(out_stride, num_convs, **backbone)
-    path = export_onnx(model, str(tmp_path / 'model.onnx'), shape=(41, 47),
-                       dynamic=True)
+    path = export_onnx(
+        model, str(tmp_path / 'model.onnx'), shape=(41, 47), dynamic=True)
     assert_close(path, model)
     assert os.listdir(tmp_path) == ['model.onnx']
     session = onnxruntime.InferenceSession(
@@ -86,8 +92,9 @@ def test_dynamic_export_matches_mmseg(tmp_path, out_stride, num_convs,
     assert (logits.name, logits.shape) == ('logits', ['N', 7, 'H', 'W'])
     # a batch of two
     batch = np.stack([random_image(SIZES[0], seed=i) for i in range(2)])
-    out = session.run(['logits'], {
-        'image': batch.transpose(0, 3, 1, 2).astype(np.float32)})[0]
+    out = session.run(
+        ['logits'],
+        {'image': batch.transpose(0, 3, 1, 2).astype(np.float32)})[0]
     for one, image in zip(out, batch):
         ref = mmseg_logits(model, image)
         assert np.abs(one - ref).max() <= 1e-4 * np.abs(ref).max()
@@ -105,10 +112,14 @@ def test_verify_tells_a_different_model(tmp_path):
 def test_export_refuses_the_original_procedure(tmp_path):
     from mmseg.apis import init_model
     model = init_model(
-        osp.join(REPO, 'configs', 'original', 'rn38_voc_original.py'), None,
-        device='cpu', cfg_options={'model.backbone.width': 1 / 16,
-                                   'model.decode_head.in_channels': 256,
-                                   'model.decode_head.channels': 32})
+        osp.join(REPO, 'configs', 'original', 'rn38_voc_original.py'),
+        None,
+        device='cpu',
+        cfg_options={
+            'model.backbone.width': 1 / 16,
+            'model.decode_head.in_channels': 256,
+            'model.decode_head.channels': 32
+        })
     with pytest.raises(ExportError, match='OriginalEncoderDecoder'):
         export_onnx(model, str(tmp_path / 'x.onnx'))
     assert os.listdir(tmp_path) == []
@@ -141,8 +152,14 @@ def test_tool_exports_and_verifies(tmp_path, checkpoint):
                'sys.modules.update(torch=None, mmseg=None, mmcv=None); '
                f'sys.argv = [{example!r}, *sys.argv[1:]]; '
                f"runpy.run_path({example!r}, run_name='__main__')")
-    subprocess.run([sys.executable, '-c', blocked, str(out), str(image),
-                    '--out', str(labels)], check=True, env=tool_env(),
+    subprocess.run([
+        sys.executable, '-c', blocked,
+        str(out),
+        str(image), '--out',
+        str(labels)
+    ],
+                   check=True,
+                   env=tool_env(),
                    timeout=300)
     # tools/infer.py's labels: mmseg's inference_model on the fast path
     from mmseg.apis import inference_model
@@ -150,25 +167,36 @@ def test_tool_exports_and_verifies(tmp_path, checkpoint):
     from mmrn38 import optimize_for_inference
     from mmrn38.apis import init_segmentor, read_image
     model = optimize_for_inference(init_segmentor(DEMO, checkpoint))
-    expected = inference_model(
-        model, read_image(str(image))).pred_sem_seg.data[0].numpy()
+    expected = inference_model(model, read_image(
+        str(image))).pred_sem_seg.data[0].numpy()
     np.testing.assert_array_equal(np.asarray(Image.open(labels)), expected)
 
 
 def test_tool_static_shape_checks_verify_images(tmp_path, checkpoint):
     image = tmp_path / 'odd.png'
     Image.fromarray(random_image((45, 67))).save(image)
-    proc = run_tool('deployment/pytorch2onnx.py', DEMO, checkpoint, '--out',
-                    tmp_path / 'x.onnx', '--shape', 33, 39, '--verify', image,
-                    check=False)
+    proc = run_tool(
+        'deployment/pytorch2onnx.py',
+        DEMO,
+        checkpoint,
+        '--out',
+        tmp_path / 'x.onnx',
+        '--shape',
+        33,
+        39,
+        '--verify',
+        image,
+        check=False)
     assert proc.returncode == 1
     assert 'pytorch2onnx: error: --verify image' in proc.stdout
     assert not (tmp_path / 'x.onnx').exists()
 
 
 def error_line(proc):
-    lines = [line for line in proc.stdout.splitlines()
-             if line.startswith('pytorch2onnx: error:')]
+    lines = [
+        line for line in proc.stdout.splitlines()
+        if line.startswith('pytorch2onnx: error:')
+    ]
     assert proc.returncode == 1 and len(lines) == 1, proc.stdout[-3000:]
     return lines[0]
 
@@ -183,21 +211,27 @@ def test_tool_errors(tmp_path, checkpoint, capsys):
         assert tool.main([str(a) for a in args]) == 1
         lines = capsys.readouterr().err.strip().splitlines()
         # (the first in-process import may also warn on stderr)
-        errors = [line for line in lines
-                  if line.startswith('pytorch2onnx: error:')]
-        assert errors == lines[-1:] and not any(
-            'Traceback' in line for line in lines), lines
+        errors = [
+            line for line in lines if line.startswith('pytorch2onnx: error:')
+        ]
+        assert errors == lines[-1:] and not any('Traceback' in line
+                                                for line in lines), lines
         return errors[0]
 
     fcn = tmp_path / 'fcn.py'
     fcn.write_text("_base_ = ['mmseg::_base_/models/fcn_r50-d8.py']\n")
     out = tmp_path / 'out' / 'x.onnx'
     assert "'ResNetV1c', not ResNet38" in error_line(
-        run_tool('deployment/pytorch2onnx.py', fcn, checkpoint, '--out', out,
-                 check=False))
+        run_tool(
+            'deployment/pytorch2onnx.py',
+            fcn,
+            checkpoint,
+            '--out',
+            out,
+            check=False))
     cases = [
-        ((osp.join(REPO, 'configs', 'rn38_in1k.py'), checkpoint, '--out',
-          out), 'not a segmentor'),
+        ((osp.join(REPO, 'configs', 'rn38_in1k.py'), checkpoint, '--out', out),
+         'not a segmentor'),
         ((osp.join(REPO, 'configs', 'original', 'rn38_voc_original.py'),
           checkpoint, '--out', out), 'OriginalEncoderDecoder'),
         ((DEMO, tmp_path / 'missing.pth', '--out', out),
@@ -213,8 +247,8 @@ def test_tool_errors(tmp_path, checkpoint, capsys):
     afile = tmp_path / 'afile'
     afile.write_text('')
     for target in (afile / 'x.onnx', tmp_path):
-        assert f'cannot write {target}' in error_of(
-            DEMO, checkpoint, '--out', target, '--shape', 32, 32)
+        assert f'cannot write {target}' in error_of(DEMO, checkpoint, '--out',
+                                                    target, '--shape', 32, 32)
     assert sorted(os.listdir(tmp_path)) == ['afile', 'fcn.py']
 
 

@@ -88,8 +88,13 @@ def two_process_run(voc):
     root, data_root = voc
     cfg = dump_hook_config(root / 'dist.py', data_root, 'after_run')
     work_dir = root / 'work'
-    proc = run_tool('dist_train.sh', cfg, 2, '--work-dir', work_dir,
-                    env=dict(PORT=free_port()))
+    proc = run_tool(
+        'dist_train.sh',
+        cfg,
+        2,
+        '--work-dir',
+        work_dir,
+        env=dict(PORT=free_port()))
     return cfg, work_dir, proc.stdout
 
 
@@ -102,8 +107,8 @@ def test_two_processes_train_and_agree(two_process_run):
     rank1 = torch.load(work_dir / 'after_run_rank1.pth', weights_only=True)
     assert rank0.keys() == rank1.keys()
     for key in rank0:
-        torch.testing.assert_close(rank0[key], rank1[key], rtol=0, atol=0,
-                                   msg=key)
+        torch.testing.assert_close(
+            rank0[key], rank1[key], rtol=0, atol=0, msg=key)
     saved = torch.load(work_dir / 'iter_4.pth', weights_only=True)
     for key, value in saved['state_dict'].items():
         torch.testing.assert_close(value, rank0[key], rtol=0, atol=0)
@@ -115,16 +120,27 @@ def test_dist_test_evaluates_plain_and_tta(two_process_run,
     plain run's mIoU is the training run's last validation, on the same
     images and weights) and --tta changes the predictions."""
     cfg, work_dir, train_log = two_process_run
-    log = run_tool('dist_test.sh', cfg, work_dir / 'iter_4.pth', 2,
-                   '--work-dir', work_dir / 'test',
-                   env=dict(PORT=free_port())).stdout
+    log = run_tool(
+        'dist_test.sh',
+        cfg,
+        work_dir / 'iter_4.pth',
+        2,
+        '--work-dir',
+        work_dir / 'test',
+        env=dict(PORT=free_port())).stdout
     assert last_miou(log) == last_miou(train_log)
     # a network that predicts many classes, plain and with --tta
     logs = {}
     for name, args in (('plain', []), ('tta', ['--tta'])):
         logs[name] = run_tool(
-            'dist_test.sh', cfg, converted_voc_checkpoint, 2, *args,
-            '--work-dir', work_dir / f'test_{name}', '--out',
+            'dist_test.sh',
+            cfg,
+            converted_voc_checkpoint,
+            2,
+            *args,
+            '--work-dir',
+            work_dir / f'test_{name}',
+            '--out',
             work_dir / f'out_{name}',
             env=dict(PORT=free_port())).stdout
     assert 'SegTTAModel' in logs['tta']
@@ -140,12 +156,16 @@ def test_two_nodes_on_loopback(voc):
     port = free_port()
     procs = []
     for node_rank in (0, 1):
-        env = tool_env(NNODES=2, NODE_RANK=node_rank, PORT=port,
-                       MASTER_ADDR='127.0.0.1')
-        procs.append(subprocess.Popen(
-            tool_command('dist_train.sh', cfg, 1, '--work-dir', work_dir),
-            cwd=REPO, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True))
+        env = tool_env(
+            NNODES=2, NODE_RANK=node_rank, PORT=port, MASTER_ADDR='127.0.0.1')
+        procs.append(
+            subprocess.Popen(
+                tool_command('dist_train.sh', cfg, 1, '--work-dir', work_dir),
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True))
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     for p, out in zip(procs, outputs):
         assert p.returncode == 0, out[-4000:]
@@ -155,12 +175,14 @@ def test_two_nodes_on_loopback(voc):
 
 def test_killed_run_resumes_from_last_checkpoint(voc):
     root, data_root = voc
-    cfg = dump_hook_config(root / 'kill.py', data_root, 'before_train',
-                           max_iters=400, interval=2)
+    cfg = dump_hook_config(
+        root / 'kill.py', data_root, 'before_train', max_iters=400, interval=2)
     work_dir = root / 'kill'
     proc = subprocess.Popen(
         tool_command('dist_train.sh', cfg, 2, '--work-dir', work_dir),
-        cwd=REPO, env=tool_env(PORT=free_port()), stdout=subprocess.DEVNULL,
+        cwd=REPO,
+        env=tool_env(PORT=free_port()),
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not osp.isfile(work_dir / 'iter_4.pth') and time.time() < deadline:
@@ -172,18 +194,24 @@ def test_killed_run_resumes_from_last_checkpoint(voc):
     saved_iter = int(re.search(r'iter_(\d+)\.pth$', last).group(1))
     assert 4 <= saved_iter < 400
 
-    resumed = run_tool('dist_train.sh', cfg, 2, '--work-dir', work_dir,
-                       '--resume', '--cfg-options',
-                       f'train_cfg.max_iters={saved_iter + 2}',
-                       env=dict(PORT=free_port()))
+    resumed = run_tool(
+        'dist_train.sh',
+        cfg,
+        2,
+        '--work-dir',
+        work_dir,
+        '--resume',
+        '--cfg-options',
+        f'train_cfg.max_iters={saved_iter + 2}',
+        env=dict(PORT=free_port()))
     assert re.search(rf'resumed epoch: \d+, iter: {saved_iter}\b',
                      resumed.stdout), resumed.stdout[-3000:]
     assert f'Iter(train) [{saved_iter + 2}/{saved_iter + 2}]' in \
         resumed.stdout
     saved = torch.load(last, weights_only=True)['state_dict']
     for rank in (0, 1):
-        loaded = torch.load(work_dir / f'before_train_rank{rank}.pth',
-                            weights_only=True)
+        loaded = torch.load(
+            work_dir / f'before_train_rank{rank}.pth', weights_only=True)
         for key, value in saved.items():
-            torch.testing.assert_close(loaded[key], value, rtol=0, atol=0,
-                                       msg=key)
+            torch.testing.assert_close(
+                loaded[key], value, rtol=0, atol=0, msg=key)

@@ -9,9 +9,8 @@ import pytest
 from rn38_testing import REPO
 
 DOCS = sorted(['README.md', 'configs/README.md'] + [
-    osp.relpath(path, REPO)
-    for path in glob.glob(osp.join(REPO, 'docs', '**', '*.md'),
-                          recursive=True)
+    osp.relpath(path, REPO) for path in glob.glob(
+        osp.join(REPO, 'docs', '**', '*.md'), recursive=True)
 ])
 LINK = re.compile(r'\[[^\]]*\]\(([^)\s]+)\)')
 CODE_BLOCK = re.compile(r'^```.*?^```', re.MULTILINE | re.DOTALL)
@@ -38,8 +37,10 @@ def anchors(path):
 
 
 def test_docs_are_found():
-    assert {'README.md', 'docs/en/get_started.md',
-            'docs/en/user_guides/contributing.md'} <= set(DOCS)
+    assert {
+        'README.md', 'docs/en/get_started.md',
+        'docs/en/user_guides/contributing.md'
+    } <= set(DOCS)
 
 
 @pytest.mark.parametrize('doc', DOCS)

@@ -58,15 +58,28 @@ def segmentor(arch='A1', out_stride=8, **backbone):
     from mmseg.registry import MODELS
     norm_cfg = dict(type='BN', eps=1.001e-5, requires_grad=True)
     torch.manual_seed(0)
-    model = MODELS.build(dict(
-        type='EncoderDecoder',
-        backbone=dict(type='ResNet38', arch=arch, out_stride=out_stride,
-                      width=WIDTH, norm_cfg=norm_cfg, **backbone),
-        decode_head=dict(type='WiderHead', in_channels=256, in_index=0,
-                         channels=32, num_convs=2, dilation=3,
-                         num_classes=5, norm_cfg=norm_cfg,
-                         loss_decode=dict(type='CrossEntropyLoss')),
-        train_cfg=dict(), test_cfg=dict(mode='whole')))
+    model = MODELS.build(
+        dict(
+            type='EncoderDecoder',
+            backbone=dict(
+                type='ResNet38',
+                arch=arch,
+                out_stride=out_stride,
+                width=WIDTH,
+                norm_cfg=norm_cfg,
+                **backbone),
+            decode_head=dict(
+                type='WiderHead',
+                in_channels=256,
+                in_index=0,
+                channels=32,
+                num_convs=2,
+                dilation=3,
+                num_classes=5,
+                norm_cfg=norm_cfg,
+                loss_decode=dict(type='CrossEntropyLoss')),
+            train_cfg=dict(),
+            test_cfg=dict(mode='whole')))
     model.init_weights()
     return randomise_bn(model)
 
@@ -77,8 +90,8 @@ def logits_of(model, fast, size, batch=2):
     metas = [dict(img_shape=size, pad_shape=size)]
     images = torch.randn(batch, 3, *size).to(next(model.parameters()).device)
     with torch.no_grad():
-        return (model.encode_decode(images, metas),
-                fast.encode_decode(images, metas))
+        return (model.encode_decode(images,
+                                    metas), fast.encode_decode(images, metas))
 
 
 def winograd_layers(model):
@@ -94,8 +107,8 @@ def winograd_candidates(model):
 
 
 @pytest.mark.parametrize('arch,out_stride,size', [('A1', 8, (37, 45)),
-                                                   ('A', 16, (41, 30)),
-                                                   ('A1', 32, (33, 33))])
+                                                  ('A', 16, (41, 30)),
+                                                  ('A1', 32, (33, 33))])
 def test_segmentor_logits_equal_plain(arch, out_stride, size, device):
     model = segmentor(arch, out_stride).eval().to(device)
     fast = optimize_for_inference(copy.deepcopy(model))
@@ -111,7 +124,7 @@ def test_segmentor_logits_equal_plain(arch, out_stride, size, device):
 
 
 @pytest.mark.parametrize('arch,out_stride,size', [('A1', 8, (37, 45)),
-                                                   ('A', 16, (41, 30))])
+                                                  ('A', 16, (41, 30))])
 def test_winograd_logits_equal_plain(winograd_everywhere, arch, out_stride,
                                      size):
     model = segmentor(arch, out_stride).eval()
@@ -129,16 +142,16 @@ def test_winograd_logits_equal_plain(winograd_everywhere, arch, out_stride,
 def test_winograd_bf16(winograd_everywhere, monkeypatch):
     """bfloat16 uses F(2x2) in bfloat16, within bfloat16 rounding of the
     float32 model."""
-    monkeypatch.setattr(device_features, 'cpu_flags',
-                        lambda: ('avx2', 'avx512f', 'avx512_bf16'))
+    monkeypatch.setattr(device_features, 'cpu_flags', lambda:
+                        ('avx2', 'avx512f', 'avx512_bf16'))
     model = segmentor().eval()
     fast = optimize_for_inference(copy.deepcopy(model), bf16=True)
     winograd = winograd_layers(fast)
     assert len(winograd) == winograd_candidates(model)
     assert {(m.output_tile, m.transformed_weight.dtype)
             for m in winograd} == {(2, torch.bfloat16)}
-    direct = optimize_for_inference(copy.deepcopy(model), bf16=True,
-                                    winograd=False)
+    direct = optimize_for_inference(
+        copy.deepcopy(model), bf16=True, winograd=False)
     images = torch.randn(2, 3, 37, 45)
     with torch.no_grad():
         # through forward, where the autocast hooks are
@@ -158,8 +171,8 @@ def test_winograd_bf16(winograd_everywhere, monkeypatch):
 def test_bf16_weights_compute_what_autocast_computes(monkeypatch, device):
     """With bf16 every other conv keeps bfloat16 weights: bit for bit what
     the float32 convs give under autocast."""
-    monkeypatch.setattr(device_features, 'cpu_flags',
-                        lambda: ('avx2', 'avx512f', 'avx512_bf16'))
+    monkeypatch.setattr(device_features, 'cpu_flags', lambda:
+                        ('avx2', 'avx512f', 'avx512_bf16'))
     model = segmentor().eval().to(device)
     fast = optimize_for_inference(copy.deepcopy(model), bf16=True)
     float32 = optimize_for_inference(copy.deepcopy(model))
@@ -167,8 +180,7 @@ def test_bf16_weights_compute_what_autocast_computes(monkeypatch, device):
     # on CPU with weights packed once into oneDNN's layout
     kind = PrepackedConv2d if device.type == 'cpu' else BFloat16Conv2d
     assert len(convs) == 45 and all(
-        type(m) is kind and m.weight.dtype == torch.bfloat16
-        for m in convs)
+        type(m) is kind and m.weight.dtype == torch.bfloat16 for m in convs)
     images = torch.randn(2, 3, 37, 45, device=device)
     with torch.no_grad():
         out = fast(images, mode='tensor')
@@ -200,8 +212,10 @@ def test_compiled_fast_path_equals_plain(winograd_everywhere):
 
 def test_bare_backbone_every_output_and_memory_lean():
     torch.manual_seed(0)
-    model = randomise_bn(ResNet38(arch='A1', width=WIDTH, memory_lean=True,
-                                  out_indices=(0, 2, 4, 5))).eval()
+    model = randomise_bn(
+        ResNet38(
+            arch='A1', width=WIDTH, memory_lean=True,
+            out_indices=(0, 2, 4, 5))).eval()
     fast = optimize_for_inference(copy.deepcopy(model), channels_last=False)
     images = torch.randn(1, 3, 29, 35)
     # gradients on: the memory-lean stage must not run on folded units
@@ -217,19 +231,20 @@ def test_classifier_scores_equal_plain():
     torch.manual_seed(0)
     # in mmpretrain's scope, whatever default scope an earlier test left
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(dict(
-            type='ImageClassifier',
-            backbone=dict(type='ResNet38', arch='A1', out_stride=32,
-                          width=WIDTH),
-            neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=10,
-                      in_channels=256)))
+        model = MODELS.build(
+            dict(
+                type='ImageClassifier',
+                backbone=dict(
+                    type='ResNet38', arch='A1', out_stride=32, width=WIDTH),
+                neck=dict(type='GlobalAveragePooling'),
+                head=dict(
+                    type='LinearClsHead', num_classes=10, in_channels=256)))
     model = randomise_bn(model).eval()
     fast = optimize_for_inference(copy.deepcopy(model))
     images = torch.randn(2, 3, 47, 39)
     with torch.no_grad():
-        assert_close_to(fast(images, mode='tensor'),
-                        model(images, mode='tensor'))
+        assert_close_to(
+            fast(images, mode='tensor'), model(images, mode='tensor'))
 
 
 def test_labels_identical_through_mmseg_inference():
@@ -254,8 +269,8 @@ def test_labels_identical_through_mmseg_inference():
 
 def test_bf16_only_with_native_support(monkeypatch):
     images = torch.randn(1, 3, 33, 31)
-    monkeypatch.setattr(device_features, 'cpu_flags',
-                        lambda: ('avx2', 'avx512f', 'avx512_bf16'))
+    monkeypatch.setattr(device_features, 'cpu_flags', lambda:
+                        ('avx2', 'avx512f', 'avx512_bf16'))
     fast = optimize_for_inference(ResNet38(width=WIDTH), bf16=True)
     assert fast.inference_bf16 is True
     with torch.no_grad():
@@ -299,16 +314,15 @@ def test_rejects_models_without_resnet38_and_bad_switch():
         optimize_for_inference(ResNet38(width=WIDTH), bf16='yes')
 
 
-def test_test_tool_fast_path_same_labels(tmp_path,
-                                         converted_voc_checkpoint):
+def test_test_tool_fast_path_same_labels(tmp_path, converted_voc_checkpoint):
     """tools/test.py --fast (the fast path through InferenceFastPathHook,
     after the checkpoint is loaded) writes the same label maps as the plain
     run, with a network that predicts many classes; --bf16 --tta runs."""
     from rn38_testing import read_label_maps, run_tool_here, tiny_voc_config
 
     from mmrn38.synthetic import write_voc
-    data_root = write_voc(str(tmp_path / 'data'), dict(train=2, val=3),
-                          size=(64, 64))
+    data_root = write_voc(
+        str(tmp_path / 'data'), dict(train=2, val=3), size=(64, 64))
     cfg = tiny_voc_config(tmp_path / 'tiny_voc.py', data_root)
     logs = {}
     for name, args in (('plain', []), ('fast', ['--fast']),
@@ -323,8 +337,8 @@ def test_test_tool_fast_path_same_labels(tmp_path,
     assert list(plain) == list(fast) and len(plain) == 3
     for name in plain:
         np.testing.assert_array_equal(plain[name], fast[name])
-    assert len(np.unique(np.concatenate(
-        [p.ravel() for p in plain.values()]))) > 2
+    assert len(np.unique(np.concatenate([p.ravel()
+                                         for p in plain.values()]))) > 2
     assert len(read_label_maps(tmp_path / 'out_bf16')) == 3
 
 
@@ -380,23 +394,23 @@ def test_corrupt_cache_ignored_with_warning(tmp_path):
     path = tmp_path / 'choices.json'
     path.write_text('{"truncated": ')
     conv = nn.Conv2d(4, 4, 3, padding=1)
-    with pytest.warns(UserWarning, match='kernel choices: ignoring .*'
-                      'choices.json'):
+    with pytest.warns(
+            UserWarning, match='kernel choices: ignoring .*'
+            'choices.json'):
         choices = KernelChoices(str(path))
     assert choices.entries == {}
     choices.choose('k', {'direct': conv}, torch.randn(1, 4, 5, 5))
-    assert json.loads(path.read_text())[machine_key()]['k'][
-        'choice'] == 'direct'
+    assert json.loads(
+        path.read_text())[machine_key()]['k']['choice'] == 'direct'
 
 
 def autotuned(model, tmp_path, timer=None, **kwargs):
     """optimize_for_inference(autotune=True) with a fresh reader of the
     cache file (as in a new process) that uses ``timer``."""
     path = str(tmp_path / 'choices.json')
-    conv_autotune._SHARED[path] = KernelChoices(
-        path, timer or CountingTimer())
-    return optimize_for_inference(model, autotune=True, kernel_cache=path,
-                                  **kwargs)
+    conv_autotune._SHARED[path] = KernelChoices(path, timer or CountingTimer())
+    return optimize_for_inference(
+        model, autotune=True, kernel_cache=path, **kwargs)
 
 
 def test_autotuned_fast_path(tmp_path):
@@ -410,25 +424,30 @@ def test_autotuned_fast_path(tmp_path):
     assert_close_to(out, ref)
     # the backbone's 3x3 stride-1 convs and the head's two
     assert len(tuned) == len(fast.inference_plan) == sum(
-        isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)
-        and m.stride == (1, 1) for m in model.modules())
+        isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3) and m.stride ==
+        (1, 1) for m in model.modules())
     assert timer.calls > 0
     # each decision is the fastest measured, and the plan shows it
-    stored = json.loads((tmp_path / 'choices.json').read_text())[
-        machine_key()]
-    assert len(stored) == len({conv.shape_key(torch.empty(
-        2, conv.direct.in_channels, *map(int, shape.split('x'))))
-        for conv in tuned for shape in fast.inference_plan[conv.name]})
+    stored = json.loads((tmp_path / 'choices.json').read_text())[machine_key()]
+    assert len(stored) == len({
+        conv.shape_key(
+            torch.empty(2, conv.direct.in_channels,
+                        *map(int, shape.split('x'))))
+        for conv in tuned
+        for shape in fast.inference_plan[conv.name]
+    })
     for entry in stored.values():
-        assert entry['choice'] == min(entry['seconds'],
-                                      key=entry['seconds'].get)
+        assert entry['choice'] == min(
+            entry['seconds'], key=entry['seconds'].get)
         assert set(entry['seconds']) == {
             'oneDNN float32', 'Winograd F(4x4) float32',
-            'Winograd F(2x2) float32'}
+            'Winograd F(2x2) float32'
+        }
     for conv in tuned:
         (shape, kernel), = fast.inference_plan[conv.name].items()
-        key = conv.shape_key(torch.empty(2, conv.direct.in_channels,
-                                         *map(int, shape.split('x'))))
+        key = conv.shape_key(
+            torch.empty(2, conv.direct.in_channels,
+                        *map(int, shape.split('x'))))
         assert kernel == stored[key]['choice']
     # a second process: same plan, no timing
     timer2 = CountingTimer()
@@ -443,14 +462,16 @@ def test_autotuned_bf16_candidates(tmp_path):
     if not fast.inference_bf16:
         pytest.skip('no native bfloat16 here')
     logits_of(segmentor().eval(), fast, (24, 24), batch=1)
-    kernels = {k for plan in fast.inference_plan.values()
-               for k in plan.values()}
+    kernels = {
+        k
+        for plan in fast.inference_plan.values()
+        for k in plan.values()
+    }
     assert kernels <= {'oneDNN bfloat16', 'Winograd F(2x2) bfloat16'}
-    stored = json.loads((tmp_path / 'choices.json').read_text())[
-        machine_key()]
-    assert all(set(e['seconds']) == {'oneDNN bfloat16',
-                                     'Winograd F(2x2) bfloat16'}
-               for e in stored.values())
+    stored = json.loads((tmp_path / 'choices.json').read_text())[machine_key()]
+    assert all(
+        set(e['seconds']) == {'oneDNN bfloat16', 'Winograd F(2x2) bfloat16'}
+        for e in stored.values())
 
 
 def test_rule_for_amx(monkeypatch, winograd_everywhere):
@@ -460,16 +481,20 @@ def test_rule_for_amx(monkeypatch, winograd_everywhere):
     assert not pays_off(conv, bf16=True, flags=amx)
     assert pays_off(conv, bf16=True, flags=('avx512_bf16', 'avx512f'))
     monkeypatch.setattr(inference_optimization, 'cpu_flags', lambda: amx)
-    monkeypatch.setattr(inference_optimization, 'bf16_support',
-                        lambda device: (True, 'test'))
+    monkeypatch.setattr(inference_optimization, 'bf16_support', lambda device:
+                        (True, 'test'))
     fp32 = optimize_for_inference(segmentor())
     assert any(isinstance(m, WinogradConv2d) for m in fp32.modules())
     bf16 = optimize_for_inference(segmentor(), bf16=True)
     assert not any(isinstance(m, WinogradConv2d) for m in bf16.modules())
-    assert {k for plan in bf16.inference_plan.values()
+    assert {k
+            for plan in bf16.inference_plan.values()
             for k in plan.values()} == {'oneDNN bfloat16'}
     assert 'Winograd F(4x4) float32' in {
-        k for plan in fp32.inference_plan.values() for k in plan.values()}
+        k
+        for plan in fp32.inference_plan.values()
+        for k in plan.values()
+    }
 
 
 def test_autotune_with_compile_refused():

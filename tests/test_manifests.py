@@ -47,8 +47,10 @@ def test_full_size_backbone_has_the_released_structure(manifest, arch):
     backbone, head = split_head(read_manifest(manifest))
     model = ResNet38(arch=arch)
     params = [tuple(p.shape) for p in model.parameters()]
-    stats = [tuple(b.shape) for name, b in model.named_buffers()
-             if name.endswith(('running_mean', 'running_var'))]
+    stats = [
+        tuple(b.shape) for name, b in model.named_buffers()
+        if name.endswith(('running_mean', 'running_var'))
+    ]
     args = [s for k, s in backbone.items() if k.startswith('arg:')]
     auxs = [s for k, s in backbone.items() if k.startswith('aux:')]
     assert Counter(params) == Counter(args)
@@ -56,8 +58,10 @@ def test_full_size_backbone_has_the_released_structure(manifest, arch):
     assert sum(map(numel, params)) == sum(map(numel, args)) == 105_070_912
     # the released classifiers' linear layer reads bn7's 4096 channels
     if 'ilsvrc' in manifest:
-        assert head == {'arg:linear1000_weight': (1000, 4096),
-                        'arg:linear1000_bias': (1000, )}
+        assert head == {
+            'arg:linear1000_weight': (1000, 4096),
+            'arg:linear1000_bias': (1000, )
+        }
 
 
 def test_voc_head_has_the_released_structure():

@@ -21,8 +21,10 @@ def train_step(model, x, seed=0):
     weights = torch.Generator().manual_seed(1)
     sum((o * torch.randn(o.shape, generator=weights).to(o.device)).sum()
         for o in outs).backward()
-    grads = {n: p.grad for n, p in model.named_parameters()
-             if p.grad is not None}
+    grads = {
+        n: p.grad
+        for n, p in model.named_parameters() if p.grad is not None
+    }
     state = {k: v.clone() for k, v in model.state_dict().items()}
     return outs, inp.grad, grads, state
 
@@ -62,8 +64,12 @@ def assert_same_step(plain, other, x):
 @pytest.mark.parametrize('norm_eval', [False, True])
 @pytest.mark.parametrize('out_stride', [8, 16, 32])
 def test_lean_equals_plain(out_stride, norm_eval, device):
-    kwargs = dict(width=TINY, out_stride=out_stride, out_indices=ALL_LEVELS,
-                  norm_eval=norm_eval, dropouts=(0.3, 0.5))
+    kwargs = dict(
+        width=TINY,
+        out_stride=out_stride,
+        out_indices=ALL_LEVELS,
+        norm_eval=norm_eval,
+        dropouts=(0.3, 0.5))
     torch.manual_seed(0)
     plain = ResNet38(**kwargs).train().to(device)
     lean = ResNet38(memory_lean=True, **kwargs).train().to(device)
@@ -85,8 +91,8 @@ def test_with_cp_equals_plain_including_bn_statistics(memory_lean, device):
     kwargs = dict(width=TINY, out_indices=(3, 5), dropouts=(0.3, 0.5))
     torch.manual_seed(0)
     plain = ResNet38(**kwargs).train().to(device)
-    ckpt = ResNet38(with_cp=True, memory_lean=memory_lean,
-                    **kwargs).train().to(device)
+    ckpt = ResNet38(
+        with_cp=True, memory_lean=memory_lean, **kwargs).train().to(device)
     assert_same_step(plain, ckpt, torch.randn(2, 3, 33, 35, device=device))
 
 
@@ -109,8 +115,8 @@ def test_lean_equals_plain_under_bf16_autocast(device):
     torch.testing.assert_close(out_a, out_b, rtol=0, atol=0)
     for name in grads_a:
         assert grads_b[name].dtype == torch.float32
-        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=0,
-                                   atol=0, msg=name)
+        torch.testing.assert_close(
+            grads_a[name], grads_b[name], rtol=0, atol=0, msg=name)
 
 
 def test_lean_inference_is_the_plain_path(device):
@@ -162,8 +168,10 @@ def test_lean_rejects_what_it_cannot_recompute(kwargs, message):
 
 
 def test_lean_syncbn_needs_norm_eval():
-    model = ResNet38(width=TINY, memory_lean=True,
-                     norm_cfg=dict(type='SyncBN', requires_grad=True))
+    model = ResNet38(
+        width=TINY,
+        memory_lean=True,
+        norm_cfg=dict(type='SyncBN', requires_grad=True))
     x = torch.randn(2, 3, 32, 32, requires_grad=True)
     with pytest.raises(NotImplementedError, match='norm_eval=True'):
         model.train()(x)

@@ -116,12 +116,14 @@ def original_segment(net, path, scale, canvas, steps, flipping, stride=8):
     interp = []
     for pred in net_preds:
         size = (pred.shape[1] * pred_stride, pred.shape[0] * pred_stride)
-        up = np.array(Image.fromarray(pred).resize(
-            size, Image.Resampling.BICUBIC))[:imh, :imw]
+        up = np.array(
+            Image.fromarray(pred).resize(size,
+                                         Image.Resampling.BICUBIC))[:imh, :imw]
         if (imh, imw) != rim.shape[:2]:
-            up = np.array(Image.fromarray(up).resize(
-                (rim.shape[1], rim.shape[0]),
-                original_filter(imh, imw, *rim.shape[:2])))
+            up = np.array(
+                Image.fromarray(up).resize(
+                    (rim.shape[1], rim.shape[0]),
+                    original_filter(imh, imw, *rim.shape[:2])))
         interp.append(up)
     return np.array(interp).argmax(0)
 
@@ -133,8 +135,9 @@ def photo(height, width, seed):
     """An (H, W, 3) uint8 image with smooth colour fields, shapes and
     grain."""
     rng = np.random.default_rng(seed)
-    coarse = rng.integers(0, 256, (max(2, height // 24), max(2, width // 24),
-                                   3)).astype(np.uint8)
+    coarse = rng.integers(
+        0, 256,
+        (max(2, height // 24), max(2, width // 24), 3)).astype(np.uint8)
     img = Image.fromarray(coarse).resize((width, height),
                                          Image.Resampling.BICUBIC)
     draw = ImageDraw.Draw(img)
@@ -150,8 +153,7 @@ def photo(height, width, seed):
     return np.clip(np.asarray(img, np.int16) + grain, 0, 255).astype(np.uint8)
 
 
-def write_images(img_dir, seg_dir, sizes, img_suffix, seg_suffix,
-                 num_labels):
+def write_images(img_dir, seg_dir, sizes, img_suffix, seg_suffix, num_labels):
     """One photo (JPEG or PNG by suffix) and a random label map per size;
     returns the image paths and the names."""
     os.makedirs(img_dir, exist_ok=True)
@@ -176,8 +178,9 @@ def write_voc(root, sizes):
         osp.join(data_root, 'JPEGImages'),
         osp.join(data_root, 'SegmentationClass'), sizes, '.jpg', '.png', 21)
     os.makedirs(osp.join(data_root, 'ImageSets', 'Segmentation'))
-    with open(osp.join(data_root, 'ImageSets', 'Segmentation', 'val.txt'),
-              'w') as f:
+    with open(
+            osp.join(data_root, 'ImageSets', 'Segmentation', 'val.txt'),
+            'w') as f:
         f.write(''.join(name + '\n' for name in names))
     return data_root, paths
 
@@ -249,8 +252,10 @@ def run_test_tool(config, ckpt, data_root, out_dir, work_dir, tta):
         'model.decode_head.in_channels=256',
         'model.decode_head.channels=32',
     ]
-    args = [osp.join(CONFIGS, config), ckpt, '--out', out_dir,
-            '--work-dir', work_dir, '--cfg-options', *opts]
+    args = [
+        osp.join(CONFIGS, config), ckpt, '--out', out_dir, '--work-dir',
+        work_dir, '--cfg-options', *opts
+    ]
     return run_tool_here('test.py', *args, *(['--tta'] if tta else []))
 
 
@@ -279,8 +284,9 @@ def miou(out_dir, seg_dir, paths, num_classes):
         label = np.array(Image.open(osp.join(seg_dir, name))).ravel()
         hits = np.bincount(label[pred == label], minlength=num_classes)
         intersect += hits
-        union += np.bincount(pred, minlength=num_classes) + np.bincount(
-            label, minlength=num_classes) - hits
+        union += np.bincount(
+            pred, minlength=num_classes) + np.bincount(
+                label, minlength=num_classes) - hits
     present = union > 0
     return 100 * np.mean(intersect[present] / union[present])
 
@@ -299,7 +305,7 @@ VOC_SIZES = [
 
 @pytest.mark.parametrize('tta', [True, False], ids=['flip', 'single'])
 def test_voc_protocol_matches_original(tmp_path, tta,
-                                      converted_voc_checkpoint):
+                                       converted_voc_checkpoint):
     ckpt = seg_checkpoint(converted_voc_checkpoint, tmp_path, 21)
     data_root, paths = write_voc(str(tmp_path), VOC_SIZES)
     net = seg_net(ckpt)
@@ -308,7 +314,7 @@ def test_voc_protocol_matches_original(tmp_path, tta,
     ]
     out_dir = str(tmp_path / 'out')
     log = run_test_tool('rn38_voc_original.py', ckpt, data_root, out_dir,
-                    str(tmp_path / 'work'), tta)
+                        str(tmp_path / 'work'), tta)
     assert 'OriginalEncoderDecoder' in log
     # the metric stays mmseg's IoUMetric: the mIoU of the written labels
     assert last_miou(log) == pytest.approx(
@@ -320,8 +326,7 @@ def test_voc_protocol_matches_original(tmp_path, tta,
     assert min(fractions.values()) >= MIN_AGREEMENT, fractions
 
 
-def test_ade20k_test_steps_match_original(tmp_path,
-                                          converted_voc_checkpoint):
+def test_ade20k_test_steps_match_original(tmp_path, converted_voc_checkpoint):
     ckpt = seg_checkpoint(converted_voc_checkpoint, tmp_path, 150)
     data_root, paths = write_ade20k(str(tmp_path), [(333, 417), (521, 389)])
     net = seg_net(ckpt)
@@ -330,7 +335,7 @@ def test_ade20k_test_steps_match_original(tmp_path,
     ]
     out_dir = str(tmp_path / 'out')
     run_test_tool('rn38_ade20k_original.py', ckpt, data_root, out_dir,
-              str(tmp_path / 'work'), True)
+                  str(tmp_path / 'work'), True)
     fractions = agreement(out_dir, paths, expected, label_offset=1)
     print('ADE20K steps 2 + flip', fractions)
     assert min(fractions.values()) >= MIN_AGREEMENT, fractions
@@ -342,8 +347,8 @@ def test_cityscapes_canvas_matches_original(tmp_path,
     1024x2048 image as it is; 701x1503 enlarged to 955x2048 on a 960x2048
     canvas."""
     ckpt = seg_checkpoint(converted_voc_checkpoint, tmp_path, 19)
-    data_root, paths = write_cityscapes(str(tmp_path),
-                                        [(1024, 2048), (701, 1503)])
+    data_root, paths = write_cityscapes(
+        str(tmp_path), [(1024, 2048), (701, 1503)])
     net = seg_net(ckpt)
     expected = [original_segment(net, p, 2048, None, 1, True) for p in paths]
     out_dir = str(tmp_path / 'out')
@@ -365,7 +370,8 @@ def caffe_model(pool_padding):
     from mmrn38.converters import convert_rn38_weights
     cfg = Config.fromfile(osp.join(CONFIGS, 'rn38-a_in1k_original.py'))
     cfg.model.backbone.update(
-        width=WIDTH, norm_cfg=dict(type='BN', eps=1.001e-5),
+        width=WIDTH,
+        norm_cfg=dict(type='BN', eps=1.001e-5),
         pool_padding=pool_padding)
     cfg.model.head.in_channels = 256
     conversion = convert_rn38_weights(
@@ -395,17 +401,20 @@ def test_pool_padding_0_matches_mxnet_caffe_pools():
           f'max |ref| {np.abs(reference).max():.3g}')
     assert max_diff <= RTOL * np.abs(reference).max()
     # the default padding is another network on these odd sizes
-    assert np.abs(padded - reference).max() > 100 * RTOL * np.abs(
-        reference).max()
+    assert np.abs(padded -
+                  reference).max() > 100 * RTOL * np.abs(reference).max()
 
 
 def test_pool_padding_sizes_and_errors():
     x = torch.zeros(1, 3, 97, 97)
     sizes = []
     for pool_padding in (0, 1):
-        model = ResNet38(arch='A', out_stride=32, width=WIDTH,
-                         out_indices=tuple(range(6)),
-                         pool_padding=pool_padding).eval()
+        model = ResNet38(
+            arch='A',
+            out_stride=32,
+            width=WIDTH,
+            out_indices=tuple(range(6)),
+            pool_padding=pool_padding).eval()
         with torch.no_grad():
             sizes.append([out.shape[-1] for out in model(x)])
     assert sizes == [[48, 23, 11, 5, 2, 2], [49, 25, 13, 7, 4, 4]]
@@ -425,8 +434,9 @@ def test_imagenet_resize_and_crop_match_original(size):
     rim = photo(*size, seed=size[0])
     expected = original_center_crop(
         original_scale(rim, 320, shorter_side=True, adaptive=False), 320)
-    results = PILResizeEdge(320, edge='short',
-                            interpolation='bicubic')(dict(img=rim))
+    results = PILResizeEdge(
+        320, edge='short', interpolation='bicubic')(
+            dict(img=rim))
     results = CeilCenterCrop(320)(results)
     assert results['img_shape'] == (320, 320)
     np.testing.assert_array_equal(results['img'], expected)
@@ -461,16 +471,17 @@ def test_imagenet_original_configs_test(tmp_path):
     run_tool(
         osp.join('model_converters', 'rn38_to_mm.py'),
         osp.join(DATA, 'a_cls_caffe_div16.params'), ckpt, '--arch', 'A')
-    log = run_tool_here(
-        'test.py', osp.join(CONFIGS, 'rn38-a_in1k_original.py'), ckpt,
-        '--work-dir', tmp_path / 'work', '--cfg-options',
-        f'test_dataloader.dataset.data_root={data_root}',
-        'test_dataloader.num_workers=0',
-        'test_dataloader.persistent_workers=False',
-        'test_dataloader.batch_size=2', f'model.backbone.width={WIDTH}',
-        'model.head.in_channels=256',
-        'test_dataloader.dataset.pipeline.1.scale=97',
-        'test_dataloader.dataset.pipeline.2.crop_size=97')
+    log = run_tool_here('test.py', osp.join(CONFIGS,
+                                            'rn38-a_in1k_original.py'), ckpt,
+                        '--work-dir', tmp_path / 'work', '--cfg-options',
+                        f'test_dataloader.dataset.data_root={data_root}',
+                        'test_dataloader.num_workers=0',
+                        'test_dataloader.persistent_workers=False',
+                        'test_dataloader.batch_size=2',
+                        f'model.backbone.width={WIDTH}',
+                        'model.head.in_channels=256',
+                        'test_dataloader.dataset.pipeline.1.scale=97',
+                        'test_dataloader.dataset.pipeline.2.crop_size=97')
     assert 'pool_padding=0' in log
     assert 'accuracy/top1' in log
 
@@ -479,8 +490,8 @@ def test_segmentor_rejects_bad_test_cfg():
     from mmseg.registry import MODELS
     cfg = Config.fromfile(osp.join(CONFIGS, 'rn38_voc_original.py')).model
     cfg.backbone.update(width=WIDTH, norm_cfg=dict(type='BN'))
-    cfg.decode_head.update(in_channels=256, channels=32,
-                           norm_cfg=dict(type='BN'))
+    cfg.decode_head.update(
+        in_channels=256, channels=32, norm_cfg=dict(type='BN'))
     for test_cfg, pattern in [
         (dict(crop_size=(504, 504), mode='whole'), 'unknown test_cfg keys'),
         (dict(crop_size=(500, 500)), 'multiples of the output stride 8'),
@@ -498,8 +509,8 @@ def test_segmentor_rejects_bad_inputs():
     from mmseg.structures import SegDataSample
     cfg = Config.fromfile(osp.join(CONFIGS, 'rn38_voc_original.py')).model
     cfg.backbone.update(width=WIDTH, norm_cfg=dict(type='BN'))
-    cfg.decode_head.update(in_channels=256, channels=32,
-                           norm_cfg=dict(type='BN'))
+    cfg.decode_head.update(
+        in_channels=256, channels=32, norm_cfg=dict(type='BN'))
     cfg.test_cfg.crop_size = (24, 24)
     with DefaultScope.overwrite_default_scope('mmseg'):
         model = MODELS.build(cfg).eval()
@@ -515,8 +526,8 @@ def test_segmentor_rejects_bad_inputs():
             model.predict(inputs, [sample(img_shape=(32, 32))])
         with pytest.raises(ValueError, match='horizontally only'):
             model.predict(inputs, [
-                sample(img_shape=(20, 20), flip=True,
-                       flip_direction='vertical')
+                sample(
+                    img_shape=(20, 20), flip=True, flip_direction='vertical')
             ])
         labels = model.predict(inputs, [sample(img_shape=(20, 20))])
     assert labels[0].pred_sem_seg.shape == (32, 32)

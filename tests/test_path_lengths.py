@@ -15,9 +15,9 @@ import torch.nn as nn
 from rn38_testing import REPO, run_tool
 
 from mmrn38 import ResNet38
-from mmrn38.synthetic import write_voc
 from mmrn38.analysis import (UNIT_KINDS, effective_depth,
                              gradient_by_path_length, residual_units)
+from mmrn38.synthetic import write_voc
 
 
 class LinearUnit(nn.Module):
@@ -96,13 +96,13 @@ def direct_gradient(model, x, g, through_branch):
     for h in hooks:
         h.remove()
     grad = g
-    for block, block_in, block_out in zip(reversed(blocks), reversed(inputs),
-                                          reversed(outputs)):
+    for block, block_in, block_out in zip(
+            reversed(blocks), reversed(inputs), reversed(outputs)):
         grad = grad * (block_out > 0)
         inp = block_in.detach().requires_grad_()
         if through_branch:
-            out = block.norm2(block.conv2(block.relu(block.norm1(
-                block.conv1(inp)))))
+            out = block.norm2(
+                block.conv2(block.relu(block.norm1(block.conv1(inp)))))
         elif block.downsample is not None:
             out = block.downsample(inp)
         else:
@@ -124,15 +124,15 @@ def test_resnet18_exact_deterministic_and_ends_direct():
     assert first == second
     assert first['subsets'] == first['paths']
     assert all(s == 0 for s in first['std'][:1] + first['std'][-1:])
-    g = torch.randn((2, 512, 1, 1),
-                    generator=torch.Generator().manual_seed(0))
+    g = torch.randn((2, 512, 1, 1), generator=torch.Generator().manual_seed(0))
     assert first['mean'][0] == pytest.approx(
         direct_gradient(model, x, g, through_branch=False), rel=1e-5)
     assert first['mean'][n] == pytest.approx(
         direct_gradient(model, x, g, through_branch=True), rel=1e-5)
     # the model is left as it was: no gates, no stand-in shortcuts
-    assert all(b.downsample is None or not type(b.downsample).__name__
-               .startswith('_') for b in residual_units(model))
+    assert all(
+        b.downsample is None or not type(b.downsample).__name__.startswith('_')
+        for b in residual_units(model))
     assert not any(m._forward_hooks for m in model.modules())
 
 
@@ -202,9 +202,9 @@ def test_tool_writes_json_and_figure(tmp_path):
         "_base_ = ['mmpretrain::resnet/resnet18_8xb32_in1k.py']\n"
         'model = dict(backbone=dict(stem_channels=8, base_channels=8))\n')
     out = tmp_path / 'out'
-    proc = run_tool('analysis_tools/path_lengths.py', cfg, '--compare',
-                    resnet, '--no-zero-init-residual', '--input-size', 24,
-                    24, '--batch', 1, '--samples', 2, '--out', out)
+    proc = run_tool('analysis_tools/path_lengths.py', cfg, '--compare', resnet,
+                    '--no-zero-init-residual', '--input-size', 24, 24,
+                    '--batch', 1, '--samples', 2, '--out', out)
     report = json.loads((out / 'path_lengths.json').read_text())
     assert list(report) == ['tiny', 'tiny_resnet']
     assert report['tiny']['units'] == 17
@@ -217,20 +217,27 @@ def test_tool_writes_json_and_figure(tmp_path):
     images = write_voc(str(tmp_path / 'voc'), dict(train=2), size=(30, 40))
     from_images = tmp_path / 'from_images'
     run_tool('analysis_tools/path_lengths.py', cfg, '--images',
-             osp.join(images, 'JPEGImages'), '--input-size', 24, 24,
-             '--batch', 2, '--samples', 2, '--out', from_images)
+             osp.join(images, 'JPEGImages'), '--input-size', 24, 24, '--batch',
+             2, '--samples', 2, '--out', from_images)
     on_images = json.loads((from_images / 'path_lengths.json').read_text())
     assert on_images['tiny']['units'] == 17
     assert on_images['tiny']['mean'] != report['tiny']['mean']
-    too_few = run_tool('analysis_tools/path_lengths.py', cfg, '--images',
-                       osp.join(images, 'JPEGImages'), '--batch', 3,
-                       '--out', tmp_path / 'none', check=False)
+    too_few = run_tool(
+        'analysis_tools/path_lengths.py',
+        cfg,
+        '--images',
+        osp.join(images, 'JPEGImages'),
+        '--batch',
+        3,
+        '--out',
+        tmp_path / 'none',
+        check=False)
     assert too_few.stdout.strip().splitlines()[-1] == (
         f'path_lengths: error: {osp.join(images, "JPEGImages")} holds 2 '
         f'images, --batch needs 3')
     assert not (tmp_path / 'none').exists()
-    bad = run_tool('analysis_tools/path_lengths.py', tmp_path / 'none.py',
-                   check=False)
+    bad = run_tool(
+        'analysis_tools/path_lengths.py', tmp_path / 'none.py', check=False)
     assert bad.returncode != 0
     assert bad.stdout.strip().splitlines()[-1].startswith(
         'path_lengths: error:')

@@ -39,8 +39,8 @@ def images(folder, n, size=(32, 40), seed=0):
     folder.mkdir()
     rng = np.random.default_rng(seed)
     for i in range(n):
-        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)
-                        ).save(folder / f'{i}.png')
+        Image.fromarray(rng.integers(0, 256, (*size, 3),
+                                     dtype=np.uint8)).save(folder / f'{i}.png')
     return str(folder)
 
 
@@ -52,12 +52,12 @@ def test_bad_input_one_line(tmp_path, capsys):
     calib = images(tmp_path / 'calib', 1)
     (tmp_path / 'empty').mkdir()
     for args, message in (
-        (['missing.py', str(ckpt), '--calib', calib],
-         'config not found: missing.py'),
-        ([config, str(ckpt), '--calib', str(tmp_path / 'nowhere')],
-         'no such folder: '),
-        ([config, str(ckpt), '--calib', str(tmp_path / 'empty')],
-         'no image (.jpg/.jpeg/.png/.bmp) in '),
+        (['missing.py', str(ckpt), '--calib',
+          calib], 'config not found: missing.py'),
+        ([config, str(ckpt), '--calib',
+          str(tmp_path / 'nowhere')], 'no such folder: '),
+        ([config, str(ckpt), '--calib',
+          str(tmp_path / 'empty')], 'no image (.jpg/.jpeg/.png/.bmp) in '),
     ):
         assert tool.main(args + ['--out', str(out)]) == 1
         err = capsys.readouterr().err.strip().splitlines()
@@ -74,14 +74,16 @@ def test_int8_keeps_labels(tmp_path, capsys):
     config = demo_checkpoint(ckpt)
     out = tmp_path / 'int8.pt2'
     assert tool.main([
-        config, str(ckpt), '--calib', images(tmp_path / 'calib', 2),
-        '--num-calib', '2', '--out', str(out), '--check',
+        config,
+        str(ckpt), '--calib',
+        images(tmp_path / 'calib', 2), '--num-calib', '2', '--out',
+        str(out), '--check',
         images(tmp_path / 'held_out', 2, seed=1)
     ]) == 0
     printed = capsys.readouterr().out
     assert 'int8 at 32x40, calibrated on 2 images' in printed
-    agreement = float(printed.split('labels equal to float32 on ')[1].split(
-        ' %')[0])
+    agreement = float(
+        printed.split('labels equal to float32 on ')[1].split(' %')[0])
     assert agreement >= 90, printed
     program = load_int8(str(out))
     x = torch.rand(1, 3, 32, 40) * 255

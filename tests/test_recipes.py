@@ -63,10 +63,10 @@ def test_cityscapes_pipeline_is_the_originals():
 
 def seg_model(cfg):
     from mmseg.registry import MODELS
-    cfg.model.backbone.update(width=1 / 16, init_cfg=None,
-                              norm_cfg=dict(type='BN', eps=1.001e-5))
-    cfg.model.decode_head.update(in_channels=256, channels=32,
-                                 norm_cfg=dict(type='BN'))
+    cfg.model.backbone.update(
+        width=1 / 16, init_cfg=None, norm_cfg=dict(type='BN', eps=1.001e-5))
+    cfg.model.decode_head.update(
+        in_channels=256, channels=32, norm_cfg=dict(type='BN'))
     with DefaultScope.overwrite_default_scope('mmseg'):
         return MODELS.build(cfg.model)
 
@@ -79,7 +79,8 @@ def test_alex_rule_biases_and_bn_beta_twice_the_lr_no_decay(name):
     base_lr, base_wd = 0.0016, 0.0005
     group_of = {
         id(p): g
-        for g in wrapper.optimizer.param_groups for p in g['params']
+        for g in wrapper.optimizer.param_groups
+        for p in g['params']
     }
     seen = dict(bn_beta=0, bn_gamma=0, conv_bias=0, conv_weight=0)
     for module in model.modules():
@@ -120,13 +121,15 @@ def test_shipped_head_init_is_xavier_gaussian_fan_in_2():
 def test_imagenet_configs_have_no_dropout(name):
     from mmpretrain.registry import MODELS
     cfg = config(name)
-    cfg.model.backbone.update(width=1 / 16,
-                              norm_cfg=dict(type='BN', eps=1.001e-5))
+    cfg.model.backbone.update(
+        width=1 / 16, norm_cfg=dict(type='BN', eps=1.001e-5))
     cfg.model.head.in_channels = 256
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(cfg.model)
-    dropouts = [m for m in model.modules()
-                if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0]
+    dropouts = [
+        m for m in model.modules()
+        if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0
+    ]
     assert not dropouts
     # while the segmentation networks keep the paper's 0.3 / 0.5
     seg = seg_model(config('rn38_voc.py'))

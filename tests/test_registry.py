@@ -62,7 +62,9 @@ def registered_names(*imports, block_mmpretrain=False):
     if block_mmpretrain:
         code = "import sys\nsys.modules['mmpretrain'] = None\n" + code
     result = subprocess.run([sys.executable, '-c', code + LISTING],
-                            cwd=REPO, capture_output=True, text=True)
+                            cwd=REPO,
+                            capture_output=True,
+                            text=True)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.splitlines()[-1])
 
@@ -70,8 +72,8 @@ def registered_names(*imports, block_mmpretrain=False):
 def expected(*libraries, wsss=True):
     return {
         f'{library}.{name}':
-        sorted(names - (set() if wsss else WSSS_ONLY.get((library, name),
-                                                         set())))
+        sorted(names -
+               (set() if wsss else WSSS_ONLY.get((library, name), set())))
         for (library, name), names in REGISTERED.items()
         if library in libraries
     }
@@ -81,8 +83,9 @@ def test_names_and_registries():
     """``import mmrn38`` and ``import mmrn38.wsss`` (the configs'
     ``custom_imports``) register exactly these names in exactly these
     registries."""
-    assert registered_names('mmrn38', 'mmrn38.wsss') == expected(
-        'mmseg', 'mmpretrain', 'mmengine')
+    assert registered_names('mmrn38',
+                            'mmrn38.wsss') == expected('mmseg', 'mmpretrain',
+                                                       'mmengine')
 
 
 def test_import_mmrn38_registers_all_that_needs_no_mmpretrain():
@@ -93,8 +96,8 @@ def test_import_mmrn38_registers_all_that_needs_no_mmpretrain():
     assert names.pop('mmpretrain.DATASETS') == []
     assert names == {
         key: value
-        for key, value in expected('mmseg', 'mmpretrain', 'mmengine',
-                                   wsss=False).items()
+        for key, value in expected(
+            'mmseg', 'mmpretrain', 'mmengine', wsss=False).items()
         if key not in ('mmpretrain.MODELS', 'mmpretrain.DATASETS')
     }
 
@@ -103,8 +106,9 @@ def test_import_mmrn38_without_mmpretrain():
     """mmpretrain is optional: without it ``import mmrn38`` registers the
     mmseg and mmengine parts, and mmrn38.registry has no mmpretrain
     registries."""
-    assert registered_names('mmrn38', block_mmpretrain=True) == expected(
-        'mmseg', 'mmengine', wsss=False)
+    assert registered_names(
+        'mmrn38', block_mmpretrain=True) == expected(
+            'mmseg', 'mmengine', wsss=False)
     code = ("import sys\nsys.modules['mmpretrain'] = None\n"
             'import mmrn38.registry as r\n'
             'assert r.MMPRETRAIN_MODELS is None\n'
@@ -127,5 +131,5 @@ def test_names_resolve_in_each_scope(library):
         registry = getattr(registries, name)
         for key in names:
             cls = registry.get(key)
-            assert cls is not None and cls.__module__.startswith(
-                'mmrn38.'), (library, name, key)
+            assert cls is not None and cls.__module__.startswith('mmrn38.'), (
+                library, name, key)

@@ -21,8 +21,9 @@ def level_strides(out_stride):
 @pytest.mark.parametrize('out_stride', [8, 16, 32])
 @pytest.mark.parametrize('size', [(64, 64), (65, 97), (33, 47)])
 def test_output_shapes(arch, out_stride, size):
-    model = ResNet38(arch=arch, out_stride=out_stride, width=TINY,
-                     out_indices=range(6)).eval()
+    model = ResNet38(
+        arch=arch, out_stride=out_stride, width=TINY,
+        out_indices=range(6)).eval()
     h, w = size
     with torch.no_grad():
         outs = model(torch.randn(1, 3, h, w))
@@ -64,8 +65,9 @@ def test_model_a_pools_instead_of_strides():
     model = ResNet38(arch='A', out_stride=32, width=TINY)
     for level in model.levels()[:5]:
         assert isinstance(level[0].pool[1], nn.MaxPool2d)
-        assert all(m.stride in ((1, 1), 1) for m in level[0].modules()
-                   if isinstance(m, nn.Conv2d))
+        assert all(
+            m.stride in ((1, 1), 1) for m in level[0].modules()
+            if isinstance(m, nn.Conv2d))
     assert model.level7[0].pool is None
 
 
@@ -130,8 +132,8 @@ def test_frozen_stages(frozen_stages):
 def test_with_cp_same_outputs_and_gradients():
     torch.manual_seed(0)
     plain = ResNet38(width=TINY, dropouts=(0, 0), out_indices=(3, 5))
-    ckpt = ResNet38(width=TINY, dropouts=(0, 0), out_indices=(3, 5),
-                    with_cp=True)
+    ckpt = ResNet38(
+        width=TINY, dropouts=(0, 0), out_indices=(3, 5), with_cp=True)
     ckpt.load_state_dict(plain.state_dict())
     x = torch.randn(2, 3, 33, 35)
     results = []
@@ -140,8 +142,10 @@ def test_with_cp_same_outputs_and_gradients():
         inp = x.clone().requires_grad_()
         outs = model(inp)
         sum(o.square().mean() for o in outs).backward()
-        results.append((outs, inp.grad,
-                        {n: p.grad for n, p in model.named_parameters()}))
+        results.append((outs, inp.grad, {
+            n: p.grad
+            for n, p in model.named_parameters()
+        }))
     (outs_a, gx_a, g_a), (outs_b, gx_b, g_b) = results
     for a, b in zip(outs_a, outs_b):
         torch.testing.assert_close(a, b)
@@ -151,10 +155,12 @@ def test_with_cp_same_outputs_and_gradients():
 
 
 def test_custom_arch_dict():
-    arch = dict(stem_channels=8, units=(1, 1, 1, 1, 1, 1),
-                channels=((8, 8), (16, 16), (16, 16), (16, 32), (16, 32, 64),
-                          (32, 64, 128)),
-                downsample='conv')
+    arch = dict(
+        stem_channels=8,
+        units=(1, 1, 1, 1, 1, 1),
+        channels=((8, 8), (16, 16), (16, 16), (16, 32), (16, 32, 64), (32, 64,
+                                                                       128)),
+        downsample='conv')
     model = ResNet38(arch=arch, out_indices=(0, 5))
     assert model.out_channels == (8, 128)
     assert [len(level) for level in model.levels()] == [1] * 6
@@ -173,16 +179,16 @@ def test_custom_arch_dict():
     (dict(frozen_stages=-2), 'frozen_stages'),
     (dict(width=0), 'width must be a positive'),
     (dict(width=-1.0), 'width must be a positive'),
-    (dict(pretrained='x.pth', init_cfg=dict(type='Pretrained')),
-     'cannot be both set'),
+    (dict(pretrained='x.pth',
+          init_cfg=dict(type='Pretrained')), 'cannot be both set'),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ResNet38(**kwargs)
 
 
-@pytest.mark.parametrize('registry_module', ['mmseg.registry',
-                                             'mmpretrain.registry'])
+@pytest.mark.parametrize('registry_module',
+                         ['mmseg.registry', 'mmpretrain.registry'])
 def test_built_from_both_registries(registry_module):
     import importlib
     registry = importlib.import_module(registry_module).MODELS

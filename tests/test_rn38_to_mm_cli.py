@@ -129,8 +129,7 @@ def test_errors_in_process(cli, capsys, tmp_path, args, message):
 
 def test_backbone_task_lists_what_it_dropped(cli, capsys, tmp_path):
     dst = tmp_path / 'backbone.pth'
-    assert cli.main([CLS, str(dst), '--task', 'backbone', '--arch',
-                     'A1']) == 0
+    assert cli.main([CLS, str(dst), '--task', 'backbone', '--arch', 'A1']) == 0
     out, err = capsys.readouterr()
     assert err.splitlines() == [
         'rn38_to_mm: warning: --task backbone dropped 2 arrays: '

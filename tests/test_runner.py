@@ -30,8 +30,8 @@ def test_train_validates_and_saves(trained):
     # validated at iterations 2 and 4 on the 3 held-out images
     assert len(re.findall(r'Iter\(val\) \[3/3\].*mIoU: [0-9.]+', log)) == 2
     assert osp.isfile(work_dir / 'iter_4.pth')
-    assert (work_dir / 'last_checkpoint').read_text().strip().endswith(
-        'iter_4.pth')
+    assert (work_dir /
+            'last_checkpoint').read_text().strip().endswith('iter_4.pth')
 
 
 def test_checkpoint_loads_with_weights_only(trained):
@@ -71,8 +71,7 @@ def test_resume_continues(trained, tmp_path):
     cfg, work_dir, _ = trained
     import shutil
     resumed = tmp_path / 'resumed'
-    shutil.copytree(work_dir, resumed,
-                    ignore=shutil.ignore_patterns('test*'))
+    shutil.copytree(work_dir, resumed, ignore=shutil.ignore_patterns('test*'))
     (resumed / 'last_checkpoint').write_text(str(resumed / 'iter_4.pth'))
     proc = run_tool('train.py', cfg, '--work-dir', resumed, '--resume',
                     '--cfg-options', 'train_cfg.max_iters=6')
@@ -83,8 +82,8 @@ def test_resume_continues(trained, tmp_path):
 
 
 def test_init_model_loads_checkpoint(trained):
-    from mmseg.apis import inference_model, init_model
     import numpy as np
+    from mmseg.apis import inference_model, init_model
     cfg, work_dir, _ = trained
     model = init_model(cfg, str(work_dir / 'iter_4.pth'), device='cpu')
     result = inference_model(model, np.zeros((40, 52, 3), np.uint8))
@@ -101,12 +100,16 @@ def test_tools_end_with_one_error_line(case, trained, tmp_path):
         args = ['train.py', tmp_path / 'nope.py']
         message = 'train.py: error: config not found'
     elif case == 'bad_option':
-        args = ['train.py', cfg, '--cfg-options',
-                'train_dataloader.dataset.datasets.5.data_root=x']
+        args = [
+            'train.py', cfg, '--cfg-options',
+            'train_dataloader.dataset.datasets.5.data_root=x'
+        ]
         message = 'train.py: error: --cfg-options do not apply'
     elif case == 'unregistered_type':
-        args = ['train.py', cfg, '--work-dir', tmp_path / 'w',
-                '--cfg-options', 'model.backbone.type=ResNet39']
+        args = [
+            'train.py', cfg, '--work-dir', tmp_path / 'w', '--cfg-options',
+            'model.backbone.type=ResNet39'
+        ]
         message = ("train.py: error: model.backbone.type='ResNet39' is not "
                    'in the mmseg::model registry (a typo, or a module '
                    'missing from custom_imports)')
@@ -122,12 +125,19 @@ def test_tools_end_with_one_error_line(case, trained, tmp_path):
                    'RuntimeError: PytorchStreamReader failed reading zip '
                    'archive')
     else:
-        args = ['train.py', cfg, '--work-dir', tmp_path / 'w',
-                '--cfg-options', f'train_dataloader.dataset.datasets.0'
-                f'.data_root={tmp_path}/nowhere']
+        args = [
+            'train.py', cfg, '--work-dir', tmp_path / 'w', '--cfg-options',
+            f'train_dataloader.dataset.datasets.0'
+            f'.data_root={tmp_path}/nowhere'
+        ]
         message = 'train.py: error: '
-    proc = subprocess.run(tool_command(*args), cwd=REPO, env=tool_env(),
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        tool_command(*args),
+        cwd=REPO,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=600)
     assert proc.returncode == 1
     assert 'Traceback' not in proc.stdout + proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
@@ -158,15 +168,19 @@ def test_only_training_needs_the_pretrained_weights(tmp_path, monkeypatch):
 
     def voc_config():
         cfg = Config.fromfile(osp.join(REPO, 'configs', 'rn38_voc.py'))
-        cfg.merge_from_dict({
-            'train_dataloader.dataset.datasets.0.data_root': data_root,
-            'train_dataloader.dataset.datasets.1.data_root': data_root,
-            'val_dataloader.dataset.data_root': data_root,
-            'test_dataloader.dataset.data_root': data_root,
-        }, allow_list_keys=True)
+        cfg.merge_from_dict(
+            {
+                'train_dataloader.dataset.datasets.0.data_root': data_root,
+                'train_dataloader.dataset.datasets.1.data_root': data_root,
+                'val_dataloader.dataset.data_root': data_root,
+                'test_dataloader.dataset.data_root': data_root,
+            },
+            allow_list_keys=True)
         return cfg
 
     prepare_test(voc_config(), str(ckpt))
-    with pytest.raises(FileNotFoundError, match='weights not found: '
-                       'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'):
+    with pytest.raises(
+            FileNotFoundError,
+            match='weights not found: '
+            'checkpoints/ilsvrc-cls_rna-a1_cls1000.pth'):
         prepare_train(voc_config())

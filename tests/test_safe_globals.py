@@ -17,8 +17,8 @@ def test_message_hub_round_trips(tmp_path):
     hub.update_scalar('train/loss', 0.25)
     hub.update_info('iter', np.int64(7))
     path = tmp_path / 'ckpt.pth'
-    torch.save(dict(message_hub=hub.state_dict(),
-                    meta=dict(seed=np.int64(3))), path)
+    torch.save(
+        dict(message_hub=hub.state_dict(), meta=dict(seed=np.int64(3))), path)
     loaded = torch.load(path, weights_only=True)
     buffer = loaded['message_hub']['log_scalars']['train/loss']
     assert isinstance(buffer, HistoryBuffer)

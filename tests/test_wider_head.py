@@ -1,16 +1,20 @@
 """WiderHead: the paper's "1 conv" / "2 conv" classifiers in mmseg."""
 import pytest
 import torch
+from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
-from mmengine.structures import PixelData
 
 import mmrn38  # noqa: F401
 
 
 def build_head(**kwargs):
-    cfg = dict(type='WiderHead', in_channels=16, channels=8, num_classes=5,
-               norm_cfg=dict(type='BN'))
+    cfg = dict(
+        type='WiderHead',
+        in_channels=16,
+        channels=8,
+        num_classes=5,
+        norm_cfg=dict(type='BN'))
     cfg.update(kwargs)
     return MODELS.build(cfg)
 
@@ -54,8 +58,8 @@ def test_mmseg_sampler_drops_easy_pixels():
     logits = (logits + 20 * onehot * easy[:, None]).requires_grad_()
     samples = []
     for label in labels:
-        sample = SegDataSample(metainfo=dict(img_shape=(16, 16),
-                                             pad_shape=(16, 16)))
+        sample = SegDataSample(
+            metainfo=dict(img_shape=(16, 16), pad_shape=(16, 16)))
         sample.gt_sem_seg = PixelData(data=label)
         samples.append(sample)
     losses = head.loss_by_feat(logits, samples)

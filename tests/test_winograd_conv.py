@@ -28,8 +28,7 @@ def relative_error(out, ref):
 def test_equals_convolution(dilation, size, bias, output_tile, dtype,
                             tolerance):
     torch.manual_seed(0)
-    conv = nn.Conv2d(24, 20, 3, padding=dilation, dilation=dilation,
-                     bias=bias)
+    conv = nn.Conv2d(24, 20, 3, padding=dilation, dilation=dilation, bias=bias)
     images = torch.randn(2, 24, *size)
     bf16 = dtype == torch.bfloat16
     with torch.no_grad():
@@ -66,9 +65,9 @@ def test_float32_tiles_ignore_autocast():
 
 def test_which_convolutions():
     assert is_winograd_compatible(nn.Conv2d(8, 8, 3, padding=4, dilation=4))
-    for conv in (nn.Conv2d(8, 8, 3, stride=2, padding=1),
-                 nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 3, padding=0),
-                 nn.Conv2d(8, 8, 3, padding=1, groups=2),
+    for conv in (nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.Conv2d(8, 8, 1),
+                 nn.Conv2d(8, 8, 3,
+                           padding=0), nn.Conv2d(8, 8, 3, padding=1, groups=2),
                  nn.Conv2d(8, 8, 3, padding=1, padding_mode='reflect')):
         assert not is_winograd_compatible(conv)
         with pytest.raises(ValueError, match='not a 3x3 stride-1'):

@@ -15,12 +15,12 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from PIL import Image
+from rn38_testing import (REPO, load_tool, randomize_psa_net, run_tool_here,
+                          write_config)
 
 import mmrn38  # noqa: F401
 from mmrn38.benchmark.plain_port import PlainResNet38
 from mmrn38.synthetic import render_scene
-from rn38_testing import (REPO, load_tool, randomize_psa_net, run_tool_here,
-                          write_config)
 
 WSSS_CONFIG = osp.join(REPO, 'configs', 'wsss', 'rn38_voc_cls.py')
 WIDTH = 1 / 16
@@ -90,8 +90,8 @@ def psa_cams(net, image, labels, scales=(1.0, 0.5, 1.5, 2.0)):
     with torch.no_grad():
         for i, x in enumerate(inputs):
             cam = net.forward_cam(torch.from_numpy(x)[None])
-            cam = F.interpolate(cam, (h, w), mode='bilinear',
-                                align_corners=False)[0]
+            cam = F.interpolate(
+                cam, (h, w), mode='bilinear', align_corners=False)[0]
             cam = cam.numpy() * labels.reshape(-1, 1, 1)
             maps.append(np.flip(cam, -1) if i % 2 == 1 else cam)
     total = np.sum(maps, axis=0)
@@ -145,8 +145,8 @@ def voc_root(tmp_path_factory):
         Image.fromarray(img).save(root / 'JPEGImages' / f'{name}.jpg')
         Image.fromarray(mask).save(root / 'SegmentationClassAug' /
                                    f'{name}.png')
-    (root / 'ImageSets/Segmentation/odd.txt').write_text(
-        ''.join(f'{n}\n' for n in IMAGES))
+    (root / 'ImageSets/Segmentation/odd.txt').write_text(''.join(
+        f'{n}\n' for n in IMAGES))
     return str(root)
 
 
@@ -193,12 +193,14 @@ def test_psa_dropout_layout():
     x = torch.randn(1, 3, 33, 29)
     assert torch.equal(psa.eval()(x)[0], original.eval()(x)[0])
     with pytest.raises(ValueError, match='dropout_layout'):
-        build_pretrain(
-            dict(type='ResNet38', width=WIDTH, dropout_layout='x'))
+        build_pretrain(dict(type='ResNet38', width=WIDTH, dropout_layout='x'))
     with pytest.raises(ValueError, match='memory_lean'):
         build_pretrain(
-            dict(type='ResNet38', width=WIDTH, dropout_layout='psa',
-                 memory_lean=True))
+            dict(
+                type='ResNet38',
+                width=WIDTH,
+                dropout_layout='psa',
+                memory_lean=True))
 
 
 def test_cam_head_is_psa_classifier(tiny_config):
@@ -331,7 +333,10 @@ def test_psa_optimiser_as_psa_ran(config, tmp_path):
         dict(params=groups[1], lr=2 * lr, weight_decay=0),
         dict(params=groups[2], lr=10 * lr, weight_decay=wd),
         dict(params=groups[3], lr=20 * lr, weight_decay=0),
-    ], lr=lr, weight_decay=wd, max_step=steps)
+    ],
+                                 lr=lr,
+                                 weight_decay=wd,
+                                 max_step=steps)
     trained = [(name, p) for name, p in ours.named_parameters()
                if p.requires_grad]
     assert len(trained) == sum(map(len, groups))
@@ -397,14 +402,16 @@ def test_psa_classifier_import(psa_checkpoint, tiny_config):
 # --------------------------------------------------------------------------
 # CAMs: tools/wsss/make_cams.py against PSA's procedure
 # --------------------------------------------------------------------------
-def test_make_cams_matches_psa(psa_checkpoint, tiny_config, voc_root,
-                               tmp_path, device):
+def test_make_cams_matches_psa(psa_checkpoint, tiny_config, voc_root, tmp_path,
+                               device):
     net, _, dst = psa_checkpoint
     out_cam, out_pred = tmp_path / 'cam', tmp_path / 'pred'
     make_cams = load_tool('wsss/make_cams.py')
     assert make_cams.main([
         tiny_config, dst, '--data-root', voc_root, '--split', 'odd',
-        '--out-cam', str(out_cam), '--out-pred', str(out_pred), '--device',
+        '--out-cam',
+        str(out_cam), '--out-pred',
+        str(out_pred), '--device',
         str(device)
     ]) == 0
     for name, ((h, w), classes) in IMAGES.items():
@@ -429,26 +436,27 @@ def test_make_cams_matches_psa(psa_checkpoint, tiny_config, voc_root,
         assert agree > 0.99, name
 
 
-def test_crf_files_match_psa(psa_checkpoint, tiny_config, voc_root,
-                             tmp_path):
+def test_crf_files_match_psa(psa_checkpoint, tiny_config, voc_root, tmp_path):
     """--out-la-crf / --out-ha-crf equal PSA's _crf_with_alpha and
     crf_inference on the same CAMs and images (odd sizes)."""
     _, _, dst = psa_checkpoint
     make_cams = load_tool('wsss/make_cams.py')
     assert make_cams.main([
         tiny_config, dst, '--data-root', voc_root, '--split', 'odd',
-        '--out-cam', str(tmp_path / 'cam'), '--out-la-crf',
-        str(tmp_path / 'la'), '--out-ha-crf', str(tmp_path / 'ha'),
-        '--high-alpha', '16', '--scales', '1.0', '0.5', '--device', 'cpu'
+        '--out-cam',
+        str(tmp_path / 'cam'), '--out-la-crf',
+        str(tmp_path / 'la'), '--out-ha-crf',
+        str(tmp_path / 'ha'), '--high-alpha', '16', '--scales', '1.0', '0.5',
+        '--device', 'cpu'
     ]) == 0
     for name, ((h, w), classes) in IMAGES.items():
         image = np.asarray(
             Image.open(osp.join(voc_root, 'JPEGImages', f'{name}.jpg')))
-        cams = np.load(tmp_path / 'cam' / f'{name}.npy',
-                       allow_pickle=True).item()
+        cams = np.load(
+            tmp_path / 'cam' / f'{name}.npy', allow_pickle=True).item()
         for folder, alpha in (('la', 4), ('ha', 16)):
-            crf = np.load(tmp_path / folder / f'{name}.npy',
-                          allow_pickle=True).item()
+            crf = np.load(
+                tmp_path / folder / f'{name}.npy', allow_pickle=True).item()
             expected = psa_crf_with_alpha(image, cams, alpha)
             assert list(crf) == list(expected) == [0] + list(classes)
             for key, marginals in crf.items():
@@ -467,15 +475,16 @@ def test_crf_with_alpha_matches_psa(voc_root):
         image = np.asarray(
             Image.open(osp.join(voc_root, 'JPEGImages', f'{name}.jpg')))
         mask = np.asarray(
-            Image.open(osp.join(voc_root, 'SegmentationClassAug',
-                                f'{name}.png')))
+            Image.open(
+                osp.join(voc_root, 'SegmentationClassAug', f'{name}.png')))
         cams = {
-            c - 1: np.clip(0.6 * (mask == c) + rng.uniform(0, 0.5, (h, w)),
-                           0, 1).astype(np.float32)
+            c - 1:
+            np.clip(0.6 * (mask == c) + rng.uniform(0, 0.5, (h, w)), 0,
+                    1).astype(np.float32)
             for c in classes
         }
-        la, ha = crf_with_alpha(image, cams, 4), crf_with_alpha(image, cams,
-                                                                32)
+        la, ha = crf_with_alpha(image, cams,
+                                4), crf_with_alpha(image, cams, 32)
         for crf, alpha in ((la, 4), (ha, 32)):
             expected = psa_crf_with_alpha(image, cams, alpha)
             assert list(crf) == list(expected)
@@ -503,8 +512,8 @@ def test_crf_step_edge_cases():
         crf_inference(image[:4], probs)
 
 
-def test_make_cams_fast_path(psa_checkpoint, tiny_config, voc_root,
-                             tmp_path, monkeypatch, winograd_everywhere):
+def test_make_cams_fast_path(psa_checkpoint, tiny_config, voc_root, tmp_path,
+                             monkeypatch, winograd_everywhere):
     """--fast: the classifier through optimize_for_inference (BN folded,
     Winograd's convs) gives the same CAMs to float32 rounding."""
     from mmrn38.models.winograd_conv import WinogradConv2d
@@ -526,13 +535,14 @@ def test_make_cams_fast_path(psa_checkpoint, tiny_config, voc_root,
     for folder, option in (('plain', []), ('fast', ['--fast'])):
         assert make_cams.main([
             tiny_config, dst, '--data-root', voc_root, '--split', 'odd',
-            '--out-cam', str(tmp_path / folder), '--device', 'cpu'
+            '--out-cam',
+            str(tmp_path / folder), '--device', 'cpu'
         ] + option) == 0
         assert len(prepared) == (folder == 'fast')
     for name in IMAGES:
-        plain, fast_cams = (np.load(
-            tmp_path / folder / f'{name}.npy', allow_pickle=True).item()
-            for folder in ('plain', 'fast'))
+        plain, fast_cams = (
+            np.load(tmp_path / folder / f'{name}.npy',
+                    allow_pickle=True).item() for folder in ('plain', 'fast'))
         assert sorted(plain) == sorted(fast_cams)
         for c, cam in plain.items():
             # normalised to [0, 1)
@@ -561,13 +571,15 @@ def test_cams_computed_without_tf32(psa_checkpoint, tiny_config, device):
     assert cams.shape[:2] == (2, model.num_classes)
 
 
-def test_make_cams_bad_input(psa_checkpoint, tiny_config, voc_root,
-                             tmp_path, capsys, monkeypatch):
+def test_make_cams_bad_input(psa_checkpoint, tiny_config, voc_root, tmp_path,
+                             capsys, monkeypatch):
     _, _, dst = psa_checkpoint
     make_cams = load_tool('wsss/make_cams.py')
     out = tmp_path / 'cams'
-    args = [tiny_config, dst, '--data-root', voc_root, '--out-cam',
-            str(out), '--device', 'cpu']
+    args = [
+        tiny_config, dst, '--data-root', voc_root, '--out-cam',
+        str(out), '--device', 'cpu'
+    ]
     assert make_cams.main(args + ['--split', 'nope']) == 1
     # the last line, the only error line (a first import may warn above)
     lines = capsys.readouterr().err.strip().splitlines()
@@ -579,8 +591,10 @@ def test_make_cams_bad_input(psa_checkpoint, tiny_config, voc_root,
         model = dict(backbone=dict(width=1 / 8, init_cfg=None),
                      head=dict(in_channels=512))
         ''')
-    assert make_cams.main([other, dst, '--data-root', voc_root, '--split',
-                           'odd', '--out-cam', str(out)]) == 1
+    assert make_cams.main([
+        other, dst, '--data-root', voc_root, '--split', 'odd', '--out-cam',
+        str(out)
+    ]) == 1
     assert 'does not fit' in capsys.readouterr().err
     # CRF maps: a background power that is not positive, no pydensecrf
     crf = ['--split', 'odd', '--out-la-crf', str(tmp_path / 'la')]
@@ -607,8 +621,8 @@ def test_eval_cams(voc_root, tmp_path, capsys):
     background = valid = 0
     for name in IMAGES:
         mask = np.asarray(
-            Image.open(osp.join(voc_root, 'SegmentationClassAug',
-                                f'{name}.png')))
+            Image.open(
+                osp.join(voc_root, 'SegmentationClassAug', f'{name}.png')))
         background += (mask == 0).sum()
         valid += (mask != 255).sum()
         # perfect maps at 0.6 on their class, 0.3 elsewhere on one class
@@ -617,33 +631,36 @@ def test_eval_cams(voc_root, tmp_path, capsys):
             cams[int(cls) - 1] = np.where(mask == cls, 0.6,
                                           0.).astype(np.float32)
         first = min(cams)
-        cams[first] = np.where(mask == first + 1, 0.6,
-                               0.3).astype(np.float32)
+        cams[first] = np.where(mask == first + 1, 0.6, 0.3).astype(np.float32)
         np.save(cam_dir / f'{name}.npy', cams)
-    sweep = evaluate_cams(voc_root, 'odd', str(cam_dir), 21,
-                          [0.2, 0.4, 0.7], progress=False)
+    sweep = evaluate_cams(
+        voc_root, 'odd', str(cam_dir), 21, [0.2, 0.4, 0.7], progress=False)
     assert sweep.best == 1 and sweep.miou[1] == pytest.approx(100)
     # all background: IoU 0 for the 6 classes present
     assert sweep.miou[2] == pytest.approx(100 * background / valid / 7)
     assert sweep.miou[0] < 100
     assert np.isnan(sweep.iou[1][2])  # class 2 nowhere
     eval_cams = load_tool('wsss/eval_cams.py')
-    assert eval_cams.main(['--data-root', voc_root, '--split', 'odd',
-                           '--cam-dir', str(cam_dir), '--thresholds', '0.2',
-                           '0.4']) == 0
+    assert eval_cams.main([
+        '--data-root', voc_root, '--split', 'odd', '--cam-dir',
+        str(cam_dir), '--thresholds', '0.2', '0.4'
+    ]) == 0
     out = capsys.readouterr().out
     assert 'best background threshold 0.40: mIoU 100.00 %' in out
     # CAMs and labels (here: the masks) side by side
-    assert eval_cams.main(['--data-root', voc_root, '--split', 'odd',
-                           '--cam-dir', str(cam_dir), '--label-dir',
-                           osp.join(voc_root, 'SegmentationClassAug'),
-                           '--thresholds', '0.2', '0.4', '0.7']) == 0
+    assert eval_cams.main([
+        '--data-root', voc_root, '--split', 'odd', '--cam-dir',
+        str(cam_dir), '--label-dir',
+        osp.join(voc_root, 'SegmentationClassAug'), '--thresholds', '0.2',
+        '0.4', '0.7'
+    ]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-23] == 'class           CAM@0.40  SegmentationClassAug'
     assert out[-1] == 'mIoU              100.00                100.00'
     os.remove(cam_dir / '2007_000002.npy')
-    assert eval_cams.main(['--data-root', voc_root, '--split', 'odd',
-                           '--cam-dir', str(cam_dir)]) == 1
+    assert eval_cams.main(
+        ['--data-root', voc_root, '--split', 'odd', '--cam-dir',
+         str(cam_dir)]) == 1
     err = capsys.readouterr().err.strip()
     assert err == (f'eval_cams: error: 1 of the 3 images of odd have no CAM '
                    f'file in {cam_dir} (e.g. 2007_000002.npy)')
@@ -694,7 +711,8 @@ def test_eval_label_dir_exact(tmp_path, capsys):
     Image.fromarray(np.array([[2, 7, 0]], np.uint8)).save(labels / 'b.png')
     Image.fromarray(np.zeros((3, 4), np.uint8)).save(labels / 'a.png')
     bad = {
-        (): 'nothing to score: give --cam-dir and/or --label-dir',
+        ():
+        'nothing to score: give --cam-dir and/or --label-dir',
         ('--label-dir', str(labels)):
         f'{labels / "a.png"}: labels of (3, 4) for a mask of (2, 4)',
         ('--label-dir', str(tmp_path)):
@@ -706,8 +724,10 @@ def test_eval_label_dir_exact(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err == f'eval_cams: error: {message}'
     os.remove(labels / 'a.png')
-    with pytest.raises(WSSSDataError, match=r'b.png: label 7 is beyond the '
-                       r'3 classes \(0 .. 2, 255 for none\)'):
+    with pytest.raises(
+            WSSSDataError,
+            match=r'b.png: label 7 is beyond the '
+            r'3 classes \(0 .. 2, 255 for none\)'):
         evaluate_labels(str(root), 'b', str(labels), 3, progress=False)
 
 
@@ -743,10 +763,10 @@ def test_config_trains_with_tools_train(voc_root, tmp_path):
     assert 'multi-label/f1-score' in log
     checkpoint = work_dir / 'epoch_1.pth'
     assert checkpoint.is_file()
-    log = run_tool_here('wsss/make_cams.py', config, checkpoint,
-                        '--data-root', data_root, '--split', 'val',
-                        '--out-cam', tmp_path / 'cams', '--scales', '1.0',
-                        '--device', 'cpu')
+    log = run_tool_here('wsss/make_cams.py', config, checkpoint, '--data-root',
+                        data_root, '--split', 'val', '--out-cam',
+                        tmp_path / 'cams', '--scales', '1.0', '--device',
+                        'cpu')
     assert '2 images of val' in log
     assert len(os.listdir(tmp_path / 'cams')) == 2
 
@@ -771,5 +791,5 @@ def test_pseudo_label_config_is_rn38_voc_with_adam():
     assert dataset.ann_file == 'ImageSets/Segmentation/aug.txt'
     assert dataset.pipeline == voc.train_pipeline
     assert pseudo.optim_wrapper.optimizer.type == 'Adam'
-    assert (pseudo.optim_wrapper.paramwise_cfg ==
-            voc.optim_wrapper.paramwise_cfg)
+    assert (
+        pseudo.optim_wrapper.paramwise_cfg == voc.optim_wrapper.paramwise_cfg)

@@ -38,12 +38,11 @@ def psa_affinity_labels(label, cropsize, radius=5):
     labels_from = np.reshape(label[:-rf, rf:-rf], [-1])
     labels_to_list, valid_pair_list = [], []
     for dy, dx in psa_search_dist(radius):
-        labels_to = np.reshape(
-            label[dy:dy + crop_h, rf + dx:rf + dx + crop_w], [-1])
+        labels_to = np.reshape(label[dy:dy + crop_h, rf + dx:rf + dx + crop_w],
+                               [-1])
         labels_to_list.append(labels_to)
         valid_pair_list.append(
-            np.logical_and(
-                np.less(labels_to, 255), np.less(labels_from, 255)))
+            np.logical_and(np.less(labels_to, 255), np.less(labels_from, 255)))
     bc_labels_from = np.expand_dims(labels_from, 0)
     concat_labels_to = np.stack(labels_to_list)
     concat_valid_pair = np.stack(valid_pair_list)
@@ -63,8 +62,7 @@ def psa_loss(aff, bg_label, fg_label, neg_label):
     neg_count = torch.sum(neg_label) + 1e-5
     bg_loss = torch.sum(-bg_label * torch.log(aff + 1e-5)) / bg_count
     fg_loss = torch.sum(-fg_label * torch.log(aff + 1e-5)) / fg_count
-    neg_loss = torch.sum(
-        -neg_label * torch.log(1. + 1e-5 - aff)) / neg_count
+    neg_loss = torch.sum(-neg_label * torch.log(1. + 1e-5 - aff)) / neg_count
     return bg_loss / 4 + fg_loss / 4 + neg_loss / 2
 
 
@@ -127,8 +125,8 @@ def test_affinity_net_equals_psa(psa_aff):
     with torch.no_grad():
         feats = model(x)
         assert feats.shape == (2, scaled_channels(448, WIDTH), 10, 12)
-        torch.testing.assert_close(feats, net.features(x), rtol=1e-5,
-                                   atol=1e-6)
+        torch.testing.assert_close(
+            feats, net.features(x), rtol=1e-5, atol=1e-6)
         aff = model.affinities(x)
         assert aff.shape == (2, 34, (10 - 4) * (12 - 8))
         torch.testing.assert_close(aff, net(x), rtol=1e-5, atol=1e-6)
@@ -136,8 +134,8 @@ def test_affinity_net_equals_psa(psa_aff):
         assert dense.shape == (2, 120, 120)
         for i in range(2):
             expected = net(x[i:i + 1], to_dense=True)
-            torch.testing.assert_close(dense[i], expected, rtol=1e-5,
-                                       atol=1e-6)
+            torch.testing.assert_close(
+                dense[i], expected, rtol=1e-5, atol=1e-6)
     assert torch.equal(dense, dense.transpose(1, 2))
     assert torch.all(dense.diagonal(dim1=1, dim2=2) == 1)
 
@@ -146,9 +144,7 @@ def block_label_samples(label, stride=8):
     """Data samples whose ``gt_sem_seg`` holds ``label`` ``(B, h, w)`` at
     ``stride``, each value over its ``stride x stride`` block."""
     full = label.repeat_interleave(stride, 1).repeat_interleave(stride, 2)
-    return [
-        SegDataSample(gt_sem_seg=PixelData(data=m[None])) for m in full
-    ]
+    return [SegDataSample(gt_sem_seg=PixelData(data=m[None])) for m in full]
 
 
 def test_affinity_loss_and_gradient_equal_psa(psa_aff):
@@ -161,8 +157,7 @@ def test_affinity_loss_and_gradient_equal_psa(psa_aff):
                                         (2, 10, 10)).astype(np.uint8))
     losses = model(x, block_label_samples(label), mode='loss')
     assert set(losses) == {
-        'loss_bg', 'loss_fg', 'loss_neg', 'count_bg', 'count_fg',
-        'count_neg'
+        'loss_bg', 'loss_fg', 'loss_neg', 'count_bg', 'count_fg', 'count_neg'
     }
     total = losses['loss_bg'] + losses['loss_fg'] + losses['loss_neg']
     masks = [
@@ -192,9 +187,8 @@ def test_affinity_loss_and_gradient_equal_psa(psa_aff):
     # PSA's not_training (conv1a, level 2) and every BN layer are frozen
     assert trained == {
         n
-        for n in psa_params
-        if not n.startswith(('conv1a', 'b2.', 'b2_', 'bn7'))
-        and '.bn_' not in n
+        for n in psa_params if not n.startswith(('conv1a', 'b2.', 'b2_',
+                                                 'bn7')) and '.bn_' not in n
     }
 
 
@@ -207,8 +201,8 @@ def psa_block_mean(img, block):
     h, w, c = img.shape
     padded = np.pad(img, ((0, -h % block), (0, -w % block), (0, 0)))
     hb, wb = padded.shape[0] // block, padded.shape[1] // block
-    blocks = padded.reshape(hb, block, wb, block, c, 1).transpose(
-        0, 2, 4, 1, 3, 5)
+    blocks = padded.reshape(hb, block, wb, block, c,
+                            1).transpose(0, 2, 4, 1, 3, 5)
     return np.mean(blocks, axis=(3, 4, 5))
 
 
@@ -265,11 +259,9 @@ def test_label_transform_equals_psa(tmp_path):
         MMSEG_TRANSFORMS.build(t) for t in (
             dict(type='LoadCRFScores'),
             dict(type='AffinityLabelFromCRF', stride=8),
-            dict(type='Pad', size=(crop, crop), pad_val=dict(img=0,
-                                                             seg=255)))
+            dict(type='Pad', size=(crop, crop), pad_val=dict(img=0, seg=255)))
     ])
-    results = pipeline(
-        dict(img=np.zeros(size + (3, ), np.uint8), **paths))
+    results = pipeline(dict(img=np.zeros(size + (3, ), np.uint8), **paths))
     gt = results['gt_seg_map']
     assert gt.shape == (crop, crop) and gt.dtype == np.uint8
     label = torch.from_numpy(gt[None, ::8, ::8].astype(np.int64))
@@ -290,15 +282,18 @@ def test_crf_files_errors(tmp_path):
     np.save(tmp_path / 'la.npy', la)
     del ha[3]
     np.save(tmp_path / 'ha.npy', ha)
-    results = dict(img=np.zeros((40, 40, 3), np.uint8),
-                   la_crf_path=str(tmp_path / 'la.npy'),
-                   ha_crf_path=str(tmp_path / 'ha.npy'))
+    results = dict(
+        img=np.zeros((40, 40, 3), np.uint8),
+        la_crf_path=str(tmp_path / 'la.npy'),
+        ha_crf_path=str(tmp_path / 'ha.npy'))
     with pytest.raises(WSSSDataError, match='CRF labels'):
         LoadCRFScores()(dict(results))
     with pytest.raises(WSSSDataError, match='not the image size'):
         LoadCRFScores()(
-            dict(results, img=np.zeros((40, 41, 3), np.uint8),
-                 ha_crf_path=results['la_crf_path']))
+            dict(
+                results,
+                img=np.zeros((40, 41, 3), np.uint8),
+                ha_crf_path=results['la_crf_path']))
 
 
 # --------------------------------------------------------------------------
@@ -337,8 +332,10 @@ def test_config_trains_with_tools_train(tmp_path):
     lines = [line for line in log.splitlines() if 'Epoch(train)' in line]
     assert len(lines) == 2
     for line in lines:
-        logged = {k: float(v) for k, v in re.findall(r'(\w+): (-?[0-9.]+)',
-                                                     line)}
+        logged = {
+            k: float(v)
+            for k, v in re.findall(r'(\w+): (-?[0-9.]+)', line)
+        }
         # PSA's loss, the sum of the weighted terms; every kind of pair
         assert logged['loss'] == pytest.approx(
             logged['loss_bg'] + logged['loss_fg'] + logged['loss_neg'],

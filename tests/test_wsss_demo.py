@@ -40,8 +40,14 @@ def test_wsss_demo_chain(tmp_path):
     # the Runners make their scope the default: keep it from later tests
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         result = run_wsss_demo(
-            cls, aff, seg, str(tmp_path / 'work'), str(tmp_path / 'data'),
-            max_epochs=1, scales=(1.0, ), train_scales=(1.0, ),
+            cls,
+            aff,
+            seg,
+            str(tmp_path / 'work'),
+            str(tmp_path / 'data'),
+            max_epochs=1,
+            scales=(1.0, ),
+            train_scales=(1.0, ),
             num_overlays=2)
     names = ['2007_010000', '2007_010001']  # the held-out images
     train_names = [f'2007_00000{i}' for i in range(4)]
@@ -57,12 +63,12 @@ def test_wsss_demo_chain(tmp_path):
     for key in ('rw_miou', 'seg_miou'):
         assert 0 <= result[key] <= 100
     assert result['sweep'].num_images == 2
-    assert set(result['seconds']) >= {'classifier', 'cams', 'affinitynet',
-                                      'random walk', 'segmentation'}
+    assert set(result['seconds']) >= {
+        'classifier', 'cams', 'affinitynet', 'random walk', 'segmentation'
+    }
 
     table = load_tool('wsss/demo.py').stage_table(result).splitlines()
-    assert [line.split()[0] for line in table[1:]] == [
-        'CAM', 'random', 'segmentation'
-    ]
+    assert [line.split()[0]
+            for line in table[1:]] == ['CAM', 'random', 'segmentation']
     for path in result['overlays']:
         assert Image.open(path).size == (4 * 80, 80)

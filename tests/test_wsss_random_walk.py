@@ -33,8 +33,9 @@ def smooth_cams(rng, shape, classes):
     cams = {}
     for cls in classes:
         coarse = torch.from_numpy(rng.random((1, 1, 4, 5), np.float32))
-        cam = F.interpolate(coarse**3, shape, mode='bilinear',
-                            align_corners=False)[0, 0].numpy()
+        cam = F.interpolate(
+            coarse**3, shape, mode='bilinear', align_corners=False)[0,
+                                                                    0].numpy()
         cams[cls - 1] = cam / (cam.max() + 1e-5)
     return cams
 
@@ -43,8 +44,8 @@ def random_affinity(rng, n):
     """A symmetric ``(n, n)`` matrix of PSA's kind: 1 on the diagonal, in
     (0, 1] elsewhere on a band, 0 beyond."""
     aff = rng.random((n, n), np.float32)
-    aff = np.triu(aff, 1) * (np.abs(np.subtract.outer(
-        np.arange(n), np.arange(n))) < 7)
+    aff = np.triu(aff, 1) * (
+        np.abs(np.subtract.outer(np.arange(n), np.arange(n))) < 7)
     return torch.from_numpy(aff + aff.T + np.eye(n, dtype=np.float32))
 
 
@@ -77,8 +78,9 @@ def test_walk_without_classes_is_background():
     keys, scores = score_stack({}, (40, 72), 16)
     assert keys == [] and scores.shape == (1, 40, 72)
     assert (scores == 1).all()
-    walked = walk(torch.from_numpy(scores),
-                  random_affinity(np.random.default_rng(0), 45), 8, 8)
+    walked = walk(
+        torch.from_numpy(scores),
+        random_affinity(np.random.default_rng(0), 45), 8, 8)
     assert (walk_labels(walked, keys) == 0).all()
 
 
@@ -115,8 +117,8 @@ def voc_root(tmp_path_factory):
     for name, (size, classes) in IMAGES.items():
         img, _ = render_scene(rng, size, classes, max_objects=3)
         Image.fromarray(img).save(root / 'JPEGImages' / f'{name}.jpg')
-    (root / 'ImageSets/Segmentation/odd.txt').write_text(
-        ''.join(f'{n}\n' for n in IMAGES))
+    (root / 'ImageSets/Segmentation/odd.txt').write_text(''.join(
+        f'{n}\n' for n in IMAGES))
     return str(root)
 
 
@@ -142,21 +144,22 @@ def run_bad(capsys, *args):
 def test_random_walk_bad_input(voc_root, cam_dir, tmp_path, capsys):
     """Checked before the model is built and anything is written."""
     out = tmp_path / 'rw'
-    common = ['config.py', 'missing.pth', '--data-root', voc_root,
-              '--out-rw', out]
+    common = [
+        'config.py', 'missing.pth', '--data-root', voc_root, '--out-rw', out
+    ]
     assert run_bad(capsys, *common, '--split', 'nope', '--cam-dir',
                    cam_dir).startswith('random_walk: error: no split list')
     assert run_bad(capsys, *common, '--split', 'odd', '--cam-dir',
                    tmp_path) == (f'random_walk: error: 3 of the 3 images of '
                                  f'odd have no CAM file in {tmp_path} (e.g. '
                                  f'2007_000001.npy)')
-    assert run_bad(capsys, 'c.py', 'k.pth', '--data-root', voc_root,
-                   '--split', 'odd', '--cam-dir', cam_dir) == (
-                       'random_walk: error: nothing to write: give --out-rw '
-                       'and/or --out-rw-npy')
-    assert 'logt at least 0' in run_bad(
-        capsys, *common, '--split', 'odd', '--cam-dir', cam_dir, '--logt',
-        '-1')
+    assert run_bad(
+        capsys, 'c.py', 'k.pth', '--data-root', voc_root, '--split', 'odd',
+        '--cam-dir',
+        cam_dir) == ('random_walk: error: nothing to write: give --out-rw '
+                     'and/or --out-rw-npy')
+    assert 'logt at least 0' in run_bad(capsys, *common, '--split', 'odd',
+                                        '--cam-dir', cam_dir, '--logt', '-1')
     # a map of another size, a class beyond the labels, not a dict
     bad = tmp_path / 'bad'
     bad.mkdir()
@@ -214,16 +217,18 @@ def test_random_walk_matches_psa(psa_checkpoint, tiny_config, voc_root,
     out_rw, out_npy = tmp_path / 'rw', tmp_path / 'rw_npy'
     assert load_tool('wsss/random_walk.py').main([
         tiny_config, dst, '--data-root', voc_root, '--split', 'odd',
-        '--cam-dir', cam_dir, '--out-rw', str(out_rw), '--out-rw-npy',
-        str(out_npy), '--device', str(device)
+        '--cam-dir', cam_dir, '--out-rw',
+        str(out_rw), '--out-rw-npy',
+        str(out_npy), '--device',
+        str(device)
     ]) == 0
     agree = total = 0
     for name, ((h, w), classes) in IMAGES.items():
         with Image.open(osp.join(voc_root, 'JPEGImages',
                                  f'{name}.jpg')) as jpg:
             image = np.asarray(jpg.convert('RGB'))
-        cams = np.load(osp.join(cam_dir, f'{name}.npy'),
-                       allow_pickle=True).item()
+        cams = np.load(
+            osp.join(cam_dir, f'{name}.npy'), allow_pickle=True).item()
         expected = psa_random_walk(lambda x: net(x, True),
                                    psa_normalize(image), cams)
         with Image.open(out_rw / f'{name}.png') as png:
@@ -251,7 +256,7 @@ def test_random_walk_checkpoint_must_fit(psa_checkpoint, voc_root, cam_dir,
                                channels=(8, 16, 32)))
         ''')
     out = tmp_path / 'rw'
-    assert 'does not fit' in run_bad(
-        capsys, other, dst, '--data-root', voc_root, '--split', 'odd',
-        '--cam-dir', cam_dir, '--out-rw', out)
+    assert 'does not fit' in run_bad(capsys, other, dst, '--data-root',
+                                     voc_root, '--split', 'odd', '--cam-dir',
+                                     cam_dir, '--out-rw', out)
     assert not out.exists()

@@ -21,7 +21,8 @@ def parse_args():
     parser.add_argument(
         '--iters', type=int, help='training iterations (default: config)')
     parser.add_argument(
-        '--num-images', type=int,
+        '--num-images',
+        type=int,
         help='images to generate, 4/5 train, 1/5 held out (default: config)')
     return parser.parse_args()
 
@@ -29,34 +30,38 @@ def parse_args():
 def main():
     args = parse_args()
     start = time.time()
-    result = run_demo(args.config, osp.abspath(args.work_dir),
-                      osp.abspath(args.data_root), max_iters=args.iters,
-                      num_images=args.num_images,
-                      num_overlays=args.num_overlays)
+    result = run_demo(
+        args.config,
+        osp.abspath(args.work_dir),
+        osp.abspath(args.data_root),
+        max_iters=args.iters,
+        num_images=args.num_images,
+        num_overlays=args.num_overlays)
     plain, tta, bf16 = result['metrics'], result['metrics_tta'], \
         result['bf16']
-    print(f'\n==> done in {time.time() - start:.0f} s (training '
-          f'{result["train_seconds"]:.0f} s)\n'
-          f'held-out images: {result["splits"]["val"]} '
-          f'(trained on {result["splits"]["train"]})\n'
-          f'mIoU:            {plain["mIoU"]:.2f} %  (aAcc {plain["aAcc"]:.2f}, '
-          f'mAcc {plain["mAcc"]:.2f}; per-class table above)\n'
-          f'mIoU with TTA:   {tta["mIoU"]:.2f} %  (aAcc {tta["aAcc"]:.2f}, '
-          f'mAcc {tta["mAcc"]:.2f})\n'
-          f'fast path:       {bf16["fp32_s"] / bf16["fast_s"]:.2f}x the '
-          f'plain float32 speed, same class on '
-          f'{100 * bf16["fast_agreement"]:.2f} % of the held-out pixels\n'
-          + (f'bf16 inference:  not run, float32 kept: '
-             f'{bf16["bf16_reason"]}\n' if bf16['bf16_s'] is None else
-             f'bf16 inference:  same class as float32 on '
-             f'{100 * bf16["agreement"]:.2f} % of the held-out pixels, '
-             f'{bf16["fp32_s"] / bf16["bf16_s"]:.2f}x the plain float32 '
-             f'speed (fast path)\n') +
-          f'checkpoint:      {result["checkpoint"]}\n'
-          f'overlays:        {result["overlay_dir"]}/ '
-          f'({len(result["overlays"])} x image | ground truth | '
-          f'prediction)\n'
-          f'curves:          {result["plot"]}', flush=True)
+    print(
+        f'\n==> done in {time.time() - start:.0f} s (training '
+        f'{result["train_seconds"]:.0f} s)\n'
+        f'held-out images: {result["splits"]["val"]} '
+        f'(trained on {result["splits"]["train"]})\n'
+        f'mIoU:            {plain["mIoU"]:.2f} %  (aAcc {plain["aAcc"]:.2f}, '
+        f'mAcc {plain["mAcc"]:.2f}; per-class table above)\n'
+        f'mIoU with TTA:   {tta["mIoU"]:.2f} %  (aAcc {tta["aAcc"]:.2f}, '
+        f'mAcc {tta["mAcc"]:.2f})\n'
+        f'fast path:       {bf16["fp32_s"] / bf16["fast_s"]:.2f}x the '
+        f'plain float32 speed, same class on '
+        f'{100 * bf16["fast_agreement"]:.2f} % of the held-out pixels\n' +
+        (f'bf16 inference:  not run, float32 kept: '
+         f'{bf16["bf16_reason"]}\n' if bf16['bf16_s'] is None else
+         f'bf16 inference:  same class as float32 on '
+         f'{100 * bf16["agreement"]:.2f} % of the held-out pixels, '
+         f'{bf16["fp32_s"] / bf16["bf16_s"]:.2f}x the plain float32 '
+         f'speed (fast path)\n') + f'checkpoint:      {result["checkpoint"]}\n'
+        f'overlays:        {result["overlay_dir"]}/ '
+        f'({len(result["overlays"])} x image | ground truth | '
+        f'prediction)\n'
+        f'curves:          {result["plot"]}',
+        flush=True)
 
 
 if __name__ == '__main__':

@@ -11,7 +11,9 @@ PROG = 'infer.py'
 
 def parse_args(argv=None):
     parser = tool_parser(
-        PROG, 'Segment images and write overlays', 'config file of the model',
+        PROG,
+        'Segment images and write overlays',
+        'config file of the model',
         checkpoint=True)
     parser.add_argument(
         'images', nargs='+', help='image files or folders of images')
@@ -19,7 +21,8 @@ def parse_args(argv=None):
         '--out-dir', required=True, help='folder for the overlay PNGs')
     add_device(parser)
     parser.add_argument(
-        '--bf16', action='store_true',
+        '--bf16',
+        action='store_true',
         help='bfloat16 autocast where the CPU (AVX512-BF16, AMX) or GPU has '
         'native bfloat16; elsewhere float32, with one line saying so')
     return parser.parse_args(argv)
@@ -28,9 +31,13 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        written = infer_images(args.config, args.checkpoint, args.images,
-                               args.out_dir, device=args.device,
-                               bf16=args.bf16)
+        written = infer_images(
+            args.config,
+            args.checkpoint,
+            args.images,
+            args.out_dir,
+            device=args.device,
+            bf16=args.bf16)
     except InferenceError as error:
         return error_line(PROG, error)
     print(f'\nwrote {len(written)} overlays to {args.out_dir}')

@@ -12,7 +12,9 @@ PROG = 'test.py'
 
 def parse_args(argv=None):
     parser = tool_parser(
-        PROG, 'Test (and eval) a model', 'test config file path',
+        PROG,
+        'Test (and eval) a model',
+        'test config file path',
         checkpoint=True)
     parser.add_argument('--work-dir', help='the dir to save logs')
     parser.add_argument('--out', help='where to save the predictions')
@@ -24,11 +26,13 @@ def parse_args(argv=None):
     parser.add_argument(
         '--tta', action='store_true', help='test-time augmentation')
     parser.add_argument(
-        '--fast', action='store_true',
+        '--fast',
+        action='store_true',
         help='ResNet-38 inference fast path (mmrn38.optimize_for_inference: '
         'BN folded into convs, channels_last; float32 results unchanged)')
     parser.add_argument(
-        '--bf16', action='store_true',
+        '--bf16',
+        action='store_true',
         help='the fast path under bfloat16 autocast where the CPU '
         '(AVX512-BF16, AMX) or GPU has native bfloat16, else float32')
     add_cfg_options(parser)
@@ -50,9 +54,14 @@ def main(argv=None):
     try:
         cfg = load_config(args.config, args.cfg_options, args.work_dir,
                           args.launcher)
-        cfg = prepare_test(cfg, args.checkpoint, tta=args.tta,
-                           show_dir=args.show_dir, show=args.show,
-                           wait_time=args.wait_time, out=args.out)
+        cfg = prepare_test(
+            cfg,
+            args.checkpoint,
+            tta=args.tta,
+            show_dir=args.show_dir,
+            show=args.show,
+            wait_time=args.wait_time,
+            out=args.out)
         if args.fast or args.bf16:
             cfg = use_fast_path(cfg, bf16=args.bf16)
         with unknown_types_as_config_error(cfg):

@@ -14,10 +14,12 @@ def parse_args(argv=None):
     parser = tool_parser(PROG, 'Train a model', 'train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
-        '--resume', action='store_true',
+        '--resume',
+        action='store_true',
         help='resume from the latest checkpoint in the work dir')
     parser.add_argument(
-        '--amp', action='store_true',
+        '--amp',
+        action='store_true',
         help='enable automatic-mixed-precision training')
     add_cfg_options(parser)
     add_launcher(parser)

@@ -49,7 +49,6 @@ max_epochs = 3
 param_scheduler = dict(end=max_epochs)
 train_cfg = dict(max_epochs=max_epochs)
 default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(interval=-1, save_last=True))
+    logger=dict(interval=20), checkpoint=dict(interval=-1, save_last=True))
 env_cfg = dict(cudnn_benchmark=False)
 randomness = dict(seed=0)

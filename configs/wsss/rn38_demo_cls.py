@@ -13,8 +13,9 @@ synthetic_data = dict(
     splits=dict(train=320, val=80), size=(128, 128), num_classes=7, seed=0)
 data_root = 'data/rn38_wsss_demo/VOCdevkit/VOC2012'
 # mmrn38.synthetic.class_names(7), without the background
-metainfo = dict(classes=('plain disc', 'striped square', 'dotted triangle',
-                         'plain ring', 'checked cross', 'dotted diamond'))
+metainfo = dict(
+    classes=('plain disc', 'striped square', 'dotted triangle', 'plain ring',
+             'checked cross', 'dotted diamond'))
 num_classes = 6
 crop_size = 128
 
@@ -59,8 +60,7 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='PackInputs'),
 ]
-dataset = dict(type='VOCSegClsDataset', data_root=data_root,
-               metainfo=metainfo)
+dataset = dict(type='VOCSegClsDataset', data_root=data_root, metainfo=metainfo)
 train_dataloader = dict(
     batch_size=16,
     num_workers=0,
@@ -88,7 +88,6 @@ optim_wrapper = dict(
 param_scheduler = dict(end=max_epochs)
 train_cfg = dict(max_epochs=max_epochs, val_interval=5)
 default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(interval=-1, save_last=True))
+    logger=dict(interval=10), checkpoint=dict(interval=-1, save_last=True))
 env_cfg = dict(cudnn_benchmark=False)
 randomness = dict(seed=0)

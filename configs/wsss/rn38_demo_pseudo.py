@@ -13,8 +13,8 @@ crop_size = (128, 128)
 metainfo = dict(
     classes=('background', 'plain disc', 'striped square', 'dotted triangle',
              'plain ring', 'checked cross', 'dotted diamond'),
-    palette=[[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0],
-             [0, 0, 128], [128, 0, 128], [0, 128, 128]])
+    palette=[[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128],
+             [128, 0, 128], [0, 128, 128]])
 
 # Width 1/8 and the demo classifier's lighter dropout, the head's dilation
 # for 16x16 feature maps, as configs/rn38_demo.py. No ImageNet weights
@@ -67,8 +67,7 @@ train_dataloader = dict(
     dataset=dict(
         _delete_=True,
         **dataset,
-        data_prefix=dict(img_path='JPEGImages',
-                         seg_map_path=pseudo_label_dir),
+        data_prefix=dict(img_path='JPEGImages', seg_map_path=pseudo_label_dir),
         ann_file='ImageSets/Segmentation/train.txt',
         pipeline=train_pipeline))
 val_dataloader = dict(
@@ -98,8 +97,6 @@ param_scheduler = [
         by_epoch=False)
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(interval=-1))
+default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=-1))
 env_cfg = dict(cudnn_benchmark=False)
 randomness = dict(seed=0)

@@ -62,8 +62,7 @@ def model_from_config(cfg: Config,
         from mmengine.runner import load_checkpoint
         if not osp.isfile(checkpoint):
             raise ConfigError(f'no checkpoint {checkpoint}')
-        load_checkpoint(model, checkpoint, map_location='cpu',
-                        logger='silent')
+        load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
     model.to(device)
     model.eval()  # mmpretrain's ResNet.train() returns None
     return model
@@ -121,10 +120,14 @@ def plot_path_lengths(results: Dict[str, dict], path: str):
         total = np.asarray(result['total'])
         left.semilogy(k[mean > 0], mean[mean > 0], marker='.', label=name)
         right.plot(k, total / total.sum(), marker='.', label=name)
-    left.set(xlabel='path length k', ylabel='gradient magnitude at input',
-             title='magnitude of a path of length k')
-    right.set(xlabel='path length k', ylabel='share of the total gradient',
-              title='total gradient of length-k paths')
+    left.set(
+        xlabel='path length k',
+        ylabel='gradient magnitude at input',
+        title='magnitude of a path of length k')
+    right.set(
+        xlabel='path length k',
+        ylabel='share of the total gradient',
+        title='total gradient of length-k paths')
     for ax in (left, right):
         ax.grid(alpha=0.3)
     right.legend(fontsize=8)
@@ -136,8 +139,10 @@ def plot_path_lengths(results: Dict[str, dict], path: str):
 
 def summary_rows(results: Dict[str, dict]) -> List[str]:
     """A Markdown table: units, mode and 90 % range of path lengths."""
-    rows = ['| model | units | mode of total | 90 % of the total in k |',
-            '| --- | --- | --- | --- |']
+    rows = [
+        '| model | units | mode of total | 90 % of the total in k |',
+        '| --- | --- | --- | --- |'
+    ]
     for name, result in results.items():
         depth = result['effective_depth']
         lo, hi = depth['range']

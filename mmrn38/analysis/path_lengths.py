@@ -129,7 +129,11 @@ def routed(units: Sequence[nn.Module], gates: Dict) -> Iterator[None]:
                 seen['r'] = residual(x)
                 return seen['r']
 
-            def route_sum(module, args, y, seen=seen, branch=branch,
+            def route_sum(module,
+                          args,
+                          y,
+                          seen=seen,
+                          branch=branch,
                           shortcut=shortcut):
                 # y = shortcut + r: z computes y again from its summands,
                 # gated; y + z - z.detach() has y's value and z's gradient
@@ -143,17 +147,19 @@ def routed(units: Sequence[nn.Module], gates: Dict) -> Iterator[None]:
             handles.append(unit.register_forward_hook(route_sum))
         else:
             last_norm = unit.norm3 if hasattr(unit, 'norm3') else unit.norm2
-            handles.append(last_norm.register_forward_hook(
-                lambda m, a, out, key=branch: GradientGate.apply(
-                    out, gates, key)))
+            handles.append(
+                last_norm.register_forward_hook(
+                    lambda m, a, out, key=branch: GradientGate.apply(
+                        out, gates, key)))
             if unit.downsample is None:
                 unit.downsample = _IdentityGate(gates, shortcut)
                 restore.append(
                     lambda unit=unit: setattr(unit, 'downsample', None))
             else:
-                handles.append(unit.downsample.register_forward_hook(
-                    lambda m, a, out, key=shortcut: GradientGate.apply(
-                        out, gates, key)))
+                handles.append(
+                    unit.downsample.register_forward_hook(
+                        lambda m, a, out, key=shortcut: GradientGate.apply(
+                            out, gates, key)))
     try:
         yield
     finally:
@@ -169,8 +175,9 @@ def _subsets(n: int, k: int, samples: int,
     else ``samples`` random ones."""
     if math.comb(n, k) <= samples:
         return list(itertools.combinations(range(n), k))
-    return [tuple(sorted(rng.choice(n, k, replace=False)))
-            for _ in range(samples)]
+    return [
+        tuple(sorted(rng.choice(n, k, replace=False))) for _ in range(samples)
+    ]
 
 
 def effective_depth(total: Sequence[float], share: float = 0.9) -> dict:

@@ -13,8 +13,8 @@ from mmengine.structures import PixelData
 from mmrn38.utils.atomic_file import atomic_output
 from .runner import CheckpointError, load_checkpoint_lazily
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
-                    '.webp', '.ppm', '.pgm')
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp',
+                    '.ppm', '.pgm')
 
 
 class InferenceError(Exception):
@@ -80,8 +80,8 @@ def inspect_checkpoint(checkpoint: str) -> Tuple[int, Optional[dict]]:
         raise InferenceError(str(error)) from None
     if not isinstance(loaded, dict):
         loaded = {}
-    weight = loaded.get('state_dict', loaded).get(
-        'decode_head.conv_seg.weight')
+    weight = loaded.get('state_dict',
+                        loaded).get('decode_head.conv_seg.weight')
     if weight is None:
         raise InferenceError(
             f'checkpoint {checkpoint} has no decode_head.conv_seg.weight: '
@@ -104,8 +104,9 @@ def init_segmentor(config: Union[str, Config],
         InferenceError: the class counts differ (both are named), or see
             :func:`inspect_checkpoint`.
     """
-    import mmrn38  # noqa: F401  registers the models and safe globals
     from mmseg.apis import init_model
+
+    import mmrn38  # noqa: F401  registers the models and safe globals
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     config_classes = cfg.model.decode_head.num_classes
     ckpt_classes, ckpt_meta = inspect_checkpoint(checkpoint)
@@ -130,8 +131,7 @@ def mmseg_palette(num_classes: int) -> list:
     else the first colours of the longest one (COCO-Stuff's 171)."""
     from mmseg.utils import get_palette
     from mmseg.utils.class_names import dataset_aliases
-    palettes = sorted((get_palette(name) for name in dataset_aliases),
-                      key=len)
+    palettes = sorted((get_palette(name) for name in dataset_aliases), key=len)
     for palette in palettes:
         if len(palette) == num_classes:
             return [list(c) for c in palette]
@@ -173,8 +173,11 @@ def draw_overlay(image: np.ndarray,
             continue
         # class names written on 100-pixel images would cover them
         visualizer.add_datasample(
-            'overlay', rgb, SegDataSample(pred_sem_seg=label_map),
-            draw_gt=False, with_labels=min(rgb.shape[:2]) >= 300)
+            'overlay',
+            rgb,
+            SegDataSample(pred_sem_seg=label_map),
+            draw_gt=False,
+            with_labels=min(rgb.shape[:2]) >= 300)
         panels.append(visualizer.get_image())
     return np.concatenate(panels, axis=1)
 

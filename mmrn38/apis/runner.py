@@ -17,7 +17,6 @@ from mmrn38.utils.device_features import bf16_support
 
 SCOPES = ('mmseg', 'mmpretrain')
 
-
 # mmengine's registries say so when a config's ``type`` is unknown
 UNREGISTERED = re.compile(r'([^\s\'"]+) is not in the (\S+) registry')
 
@@ -135,7 +134,8 @@ def load_config(path: str,
     return cfg
 
 
-def prepare_train(cfg: Config, resume: bool = False,
+def prepare_train(cfg: Config,
+                  resume: bool = False,
                   amp: bool = False) -> Config:
     """Apply ``--resume`` and ``--amp`` as mmseg's ``tools/train.py``;
     ``--amp`` without an accelerator trains under bfloat16 autocast

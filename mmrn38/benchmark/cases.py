@@ -76,8 +76,12 @@ class BenchmarkCase:
         return not self.fast and self.runtime is None
 
 
-def _resnet38(description_extra='', fast=False, compile=False,
-              channels_last=False, runtime=None, autotune=False,
+def _resnet38(description_extra='',
+              fast=False,
+              compile=False,
+              channels_last=False,
+              runtime=None,
+              autotune=False,
               **kwargs) -> BenchmarkCase:
     options = ', '.join(f'{k}={v}' for k, v in kwargs.items()
                         if k != 'out_stride')
@@ -114,28 +118,41 @@ def _resnet_d8(depth: int) -> BenchmarkCase:
 
 
 CASES: Dict[str, BenchmarkCase] = {
-    'rn38-os8': _resnet38(out_stride=8),
-    'plain-port': BenchmarkCase(
+    'rn38-os8':
+    _resnet38(out_stride=8),
+    'plain-port':
+    BenchmarkCase(
         description='ResNet-38 A1, OS 8, plain PyTorch transcription'),
-    'rn38-os8-fast': _resnet38(
-        ', optimize_for_inference', fast=True, out_stride=8),
-    'rn38-os8-tuned': _resnet38(
-        ', optimize_for_inference(autotune=True)', fast=True, autotune=True,
+    'rn38-os8-fast':
+    _resnet38(', optimize_for_inference', fast=True, out_stride=8),
+    'rn38-os8-tuned':
+    _resnet38(
+        ', optimize_for_inference(autotune=True)',
+        fast=True,
+        autotune=True,
         out_stride=8),
-    'rn38-os8-compiled': _resnet38(
-        ', optimize_for_inference(compile=True)', fast=True, compile=True,
+    'rn38-os8-compiled':
+    _resnet38(
+        ', optimize_for_inference(compile=True)',
+        fast=True,
+        compile=True,
         out_stride=8),
-    'rn38-os8-onnxruntime': _resnet38(
-        ', ONNX Runtime', runtime='onnxruntime', out_stride=8),
-    'rn38-os8-cl': _resnet38(
-        ', channels_last', channels_last=True, out_stride=8),
-    'rn38-os8-lean': _resnet38(out_stride=8, memory_lean=True),
-    'rn38-os8-cp': _resnet38(out_stride=8, with_cp=True),
-    'rn38-os8-lean-cp': _resnet38(out_stride=8, memory_lean=True,
-                                  with_cp=True),
-    'rn38-os16': _resnet38(out_stride=16),
-    'r101-d8': _resnet_d8(101),
-    'r50-d8': _resnet_d8(50),
+    'rn38-os8-onnxruntime':
+    _resnet38(', ONNX Runtime', runtime='onnxruntime', out_stride=8),
+    'rn38-os8-cl':
+    _resnet38(', channels_last', channels_last=True, out_stride=8),
+    'rn38-os8-lean':
+    _resnet38(out_stride=8, memory_lean=True),
+    'rn38-os8-cp':
+    _resnet38(out_stride=8, with_cp=True),
+    'rn38-os8-lean-cp':
+    _resnet38(out_stride=8, memory_lean=True, with_cp=True),
+    'rn38-os16':
+    _resnet38(out_stride=16),
+    'r101-d8':
+    _resnet_d8(101),
+    'r50-d8':
+    _resnet_d8(50),
 }
 """The cases by name; ``rn38-os8`` is the default reference."""
 if runtime_available('openvino'):
@@ -180,29 +197,28 @@ class BenchmarkSettings:
     num_classes: int = 21
 
 
-def _last_channels(case: BenchmarkCase, backbone: dict,
-                   width: float) -> int:
+def _last_channels(case: BenchmarkCase, backbone: dict, width: float) -> int:
     """Channels of the last features of ``backbone`` (the case's, at
     ``width``): a ResNet38's own ``out_channels``, read from a build on the
     meta device (its arch settings, no memory)."""
     if case.out_channels is not None:
         return scaled_channels(case.out_channels, width)
     with torch.device('meta'):
-        return ResNet38(**{k: v
-                           for k, v in backbone.items()
-                           if k != 'type'}).out_channels[-1]
+        return ResNet38(**{
+            k: v
+            for k, v in backbone.items() if k != 'type'
+        }).out_channels[-1]
 
 
-def segmentor_config(case: BenchmarkCase,
-                     settings: BenchmarkSettings) -> dict:
+def segmentor_config(case: BenchmarkCase, settings: BenchmarkSettings) -> dict:
     """The mmseg ``EncoderDecoder`` config of ``case``."""
 
     def scale(channels):
         return scaled_channels(channels, settings.width)
 
     norm_cfg = dict(type='BN', requires_grad=True)
-    backbone = dict(case.backbone, norm_cfg=norm_cfg,
-                    norm_eval=not settings.train_bn)
+    backbone = dict(
+        case.backbone, norm_cfg=norm_cfg, norm_eval=not settings.train_bn)
     for key in case.width_keys:
         backbone[key] = settings.width if key == 'width' else scale(
             STEM_CHANNELS)
@@ -270,7 +286,8 @@ class CaseRunner:
         self.plain = case.backbone is None
         if self.plain:
             model = PlainResNet38Seg(
-                settings.num_classes, settings.width,
+                settings.num_classes,
+                settings.width,
                 norm_eval=not settings.train_bn)
         else:
             model = build_segmentor(case, settings)
@@ -287,10 +304,12 @@ class CaseRunner:
                 # the fast path picks its kernels for bfloat16 (Winograd
                 # F(2x2) instead of F(4x4)) when asked for it
                 bf16_model = optimize_for_inference(
-                    copy.deepcopy(model), bf16=True, compile=case.compile,
+                    copy.deepcopy(model),
+                    bf16=True,
+                    compile=case.compile,
                     autotune=case.autotune)
-            model = optimize_for_inference(model, compile=case.compile,
-                                           autotune=case.autotune)
+            model = optimize_for_inference(
+                model, compile=case.compile, autotune=case.autotune)
         self.model = model
         self.bf16_model = model if bf16_model is None else bf16_model
         self.session = None
@@ -298,8 +317,11 @@ class CaseRunner:
             from mmrn38.deployment import RuntimeSession, export_onnx
             with tempfile.TemporaryDirectory() as tmp:
                 path = export_onnx(
-                    model, osp.join(tmp, 'model.onnx'),
-                    shape=settings.size, batch=settings.batch, dynamic=True)
+                    model,
+                    osp.join(tmp, 'model.onnx'),
+                    shape=settings.size,
+                    batch=settings.batch,
+                    dynamic=True)
                 self.session = RuntimeSession(
                     path, case.runtime, threads=torch.get_num_threads())
 
@@ -327,7 +349,7 @@ class CaseRunner:
         images = self._layout(images)
         if self.plain:
             labels = torch.cat([s.gt_sem_seg.data for s in samples])
-            return F.cross_entropy(self.model(images), labels.long(),
-                                   ignore_index=255)
+            return F.cross_entropy(
+                self.model(images), labels.long(), ignore_index=255)
         losses = self.model.loss(images, samples)
         return self.model.parse_losses(losses)[0]

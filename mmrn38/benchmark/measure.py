@@ -73,13 +73,15 @@ def _batch(settings: BenchmarkSettings, device: torch.device):
     generator = torch.Generator().manual_seed(0)
     h, w = settings.size
     images = torch.randn(settings.batch, 3, h, w, generator=generator)
-    labels = torch.randint(0, settings.num_classes, (settings.batch, 1, h, w),
-                           generator=generator)
+    labels = torch.randint(
+        0,
+        settings.num_classes, (settings.batch, 1, h, w),
+        generator=generator)
     samples = []
     for label in labels:
         sample = SegDataSample(
-            metainfo=dict(img_shape=(h, w), pad_shape=(h, w),
-                          ori_shape=(h, w)))
+            metainfo=dict(
+                img_shape=(h, w), pad_shape=(h, w), ori_shape=(h, w)))
         sample.gt_sem_seg = PixelData(data=label.to(device))
         samples.append(sample)
     if settings.channels_last:
@@ -149,8 +151,7 @@ def _step_memory(step, device: torch.device) -> Tuple[int, Optional[int]]:
     return tracker.peak, (_rss_bytes('VmHWM') - rss_before if rss else None)
 
 
-def _optim_wrapper(model, settings: BenchmarkSettings,
-                   device: torch.device):
+def _optim_wrapper(model, settings: BenchmarkSettings, device: torch.device):
     from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
     from mmrn38.engine import CPUAmpOptimWrapper
@@ -175,9 +176,7 @@ def measure_case(name: str, settings: BenchmarkSettings) -> dict:
     images, samples = _batch(settings, device)
     metas = [s.metainfo for s in samples]
     result = dict(
-        case=name,
-        description=case.description,
-        params=runner.params)
+        case=name, description=case.description, params=runner.params)
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         runner.infer(images, metas, exported=False)
@@ -228,15 +227,16 @@ def measure_inference(names: Sequence[str],
     labels = [{} for _ in runners]
     with torch.no_grad():
         for i in range(settings.warmup + settings.repeats):
-            for runner, case_times, case_labels in zip(runners, times,
-                                                       labels):
+            for runner, case_times, case_labels in zip(runners, times, labels):
                 for mode in modes:
-                    with torch.autocast(device.type, dtype=torch.bfloat16,
-                                        enabled=mode == 'bf16'):
+                    with torch.autocast(
+                            device.type,
+                            dtype=torch.bfloat16,
+                            enabled=mode == 'bf16'):
                         _sync(device)
                         start = time.perf_counter()
-                        logits = runner.infer(images, metas,
-                                              bf16=mode == 'bf16')
+                        logits = runner.infer(
+                            images, metas, bf16=mode == 'bf16')
                         _sync(device)
                     if i >= settings.warmup:
                         case_times[mode].append(time.perf_counter() - start)
@@ -248,8 +248,8 @@ def measure_inference(names: Sequence[str],
         if settings.bf16:
             result['infer_bf16_s'] = statistics.median(case_times['bf16'])
             result['bf16_agreement'] = (
-                case_labels['fp32'] == case_labels['bf16']).float().mean(
-                ).item()
+                case_labels['fp32'] == case_labels['bf16']
+            ).float().mean().item()
         results.append(result)
     return results
 
@@ -295,8 +295,9 @@ def machine_info(device: str) -> dict:
     cpu = platform.processor()
     try:
         with open('/proc/cpuinfo') as f:
-            cpu = next(line.split(':', 1)[1].strip() for line in f
-                       if line.startswith('model name'))
+            cpu = next(
+                line.split(':', 1)[1].strip() for line in f
+                if line.startswith('model name'))
     except (OSError, StopIteration):
         pass
     info = dict(
@@ -359,5 +360,6 @@ def run_benchmark(names: Sequence[str],
     return report
 
 
-__all__ = ['machine_info', 'measure_case', 'measure_inference',
-           'run_benchmark']
+__all__ = [
+    'machine_info', 'measure_case', 'measure_inference', 'run_benchmark'
+]

@@ -23,8 +23,14 @@ EPS = 1.001e-5  # the original's BN eps
 
 
 def _conv(cin, cout, kernel, stride=1, dilation=1, bias=False):
-    return nn.Conv2d(cin, cout, kernel, stride, dilation * (kernel // 2),
-                     dilation, bias=bias)
+    return nn.Conv2d(
+        cin,
+        cout,
+        kernel,
+        stride,
+        dilation * (kernel // 2),
+        dilation,
+        bias=bias)
 
 
 class BasicUnit(nn.Module):
@@ -34,15 +40,21 @@ class BasicUnit(nn.Module):
     Input ``(N, cin, H, W)``; output ``(N, cout, H / stride, W / stride)``.
     """
 
-    def __init__(self, cin, cmid, cout, stride=1, first_dilation=1,
-                 dilation=1, eps=EPS):
+    def __init__(self,
+                 cin,
+                 cmid,
+                 cout,
+                 stride=1,
+                 first_dilation=1,
+                 dilation=1,
+                 eps=EPS):
         super().__init__()
         self.bn_branch2a = nn.BatchNorm2d(cin, eps=eps)
         self.conv_branch2a = _conv(cin, cmid, 3, stride, first_dilation)
         self.bn_branch2b1 = nn.BatchNorm2d(cmid, eps=eps)
         self.conv_branch2b1 = _conv(cmid, cout, 3, 1, dilation)
-        self.conv_branch1 = _conv(cin, cout, 1, stride) if (
-            cin != cout or stride != 1) else None
+        self.conv_branch1 = _conv(
+            cin, cout, 1, stride) if (cin != cout or stride != 1) else None
 
     def forward(self, x: Tensor) -> Tensor:
         a = F.relu(self.bn_branch2a(x))
@@ -61,8 +73,16 @@ class BottleneckUnit(nn.Module):
     Input ``(N, cin, H, W)``; output ``(N, cout, H / stride, W / stride)``.
     """
 
-    def __init__(self, cin, cmid1, cmid2, cout, stride=1, dilation=1,
-                 dropout=0., dropout_layout='original', eps=EPS):
+    def __init__(self,
+                 cin,
+                 cmid1,
+                 cmid2,
+                 cout,
+                 stride=1,
+                 dilation=1,
+                 dropout=0.,
+                 dropout_layout='original',
+                 eps=EPS):
         super().__init__()
         psa = dropout_layout == 'psa'
         self.bn_branch2a = nn.BatchNorm2d(cin, eps=eps)
@@ -103,8 +123,12 @@ class PlainResNet38(nn.Module):
     ceil(W / s))`` with ``s = out_stride``.
     """
 
-    def __init__(self, width=1.0, out_stride=8, dropouts=(0.3, 0.5),
-                 dropout_layout='original', eps=EPS):
+    def __init__(self,
+                 width=1.0,
+                 out_stride=8,
+                 dropouts=(0.3, 0.5),
+                 dropout_layout='original',
+                 eps=EPS):
         super().__init__()
         plan = ResNet38.arch_settings['A1']
         strides, dilations = ResNet38.stride_settings[out_stride]
@@ -125,8 +149,7 @@ class PlainResNet38(nn.Module):
                 # dilation of the level before
                 first = i == 0
                 if len(mid) == 1:
-                    unit = BasicUnit(cin, mid[0], out,
-                                     stride if first else 1,
+                    unit = BasicUnit(cin, mid[0], out, stride if first else 1,
                                      prev if first else dilation, dilation,
                                      eps)
                 else:
@@ -165,14 +188,26 @@ class PlainResNet38Seg(PlainResNet38):
     Input ``(N, 3, H, W)``; output ``(N, num_classes, H, W)`` logits.
     """
 
-    def __init__(self, num_classes=21, width=1.0, out_stride=8,
-                 dropouts=(0.3, 0.5), norm_eval=True):
+    def __init__(self,
+                 num_classes=21,
+                 width=1.0,
+                 out_stride=8,
+                 dropouts=(0.3, 0.5),
+                 norm_eval=True):
         super().__init__(width, out_stride, dropouts)
         self.norm_eval = norm_eval
-        self.conv6a = _conv(self.out_channels, scaled_channels(512, width),
-                            3, dilation=12, bias=True)
-        self.classifier = _conv(scaled_channels(512, width), num_classes, 3,
-                                dilation=12, bias=True)
+        self.conv6a = _conv(
+            self.out_channels,
+            scaled_channels(512, width),
+            3,
+            dilation=12,
+            bias=True)
+        self.classifier = _conv(
+            scaled_channels(512, width),
+            num_classes,
+            3,
+            dilation=12,
+            bias=True)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, nonlinearity='relu')

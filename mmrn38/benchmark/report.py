@@ -23,7 +23,6 @@ COLUMNS = (
     ('peak RSS MiB', 'peak_rss_bytes', _mib, '{:.0f}'),
 )
 
-
 # the figures a training step that ran out of memory leaves out
 TRAIN_KEYS = ('train_s', 'peak_bytes', 'peak_rss_bytes')
 
@@ -61,8 +60,9 @@ def format_table(report: dict, reference: Optional[str] = None) -> str:
             return batch / value
         return transform(value)
 
-    columns = [c for c in COLUMNS if any(r.get(c[1]) is not None
-                                         for r in results)]
+    columns = [
+        c for c in COLUMNS if any(r.get(c[1]) is not None for r in results)
+    ]
     header = ['case', 'backbone'] + [c[0] for c in columns]
     rows = []
     for result in results:
@@ -96,8 +96,9 @@ def format_table(report: dict, reference: Optional[str] = None) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     lines = [title, '']
     for i, row in enumerate([header] + rows):
-        lines.append('| ' + ' | '.join(
-            str(x).ljust(n) for x, n in zip(row, widths)) + ' |')
+        lines.append('| ' +
+                     ' | '.join(str(x).ljust(n)
+                                for x, n in zip(row, widths)) + ' |')
         if i == 0:
             lines.append('|' + '|'.join('-' * (n + 2) for n in widths) + '|')
     return '\n'.join(lines + kernel_lines(results))

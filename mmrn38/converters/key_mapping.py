@@ -128,7 +128,9 @@ def _affinity_head(tensors) -> HeadSpec:
             raise ConversionError(f'{name} has shape {tuple(weight.shape)}, '
                                   f'expected a 1x1 conv (K, C, 1, 1)')
     return HeadSpec(
-        'aff', 0, names,
+        'aff',
+        0,
+        names,
         tap_channels=tuple(tensors[n].shape[0] for n in names[:3]))
 
 

@@ -42,8 +42,9 @@ def model_config(task: str,
         in_channels = ResNet38(arch=arch, width=width).out_channels[-1]
     if task == 'aff':
         # PSA's taps: levels 4 and 5 (512, 1024 channels) and 7 (bn7)
-        taps = (scaled_channels(512, width), scaled_channels(1024, width),
-                in_channels)
+        taps = (scaled_channels(512,
+                                width), scaled_channels(1024,
+                                                        width), in_channels)
         return dict(
             type='AffinityNet',
             backbone=dict(
@@ -83,7 +84,7 @@ def model_config(task: str,
 
 
 def expected_state(src: str, cfg: dict,
-                    task: str) -> Tuple[Dict[str, Tensor], set]:
+                   task: str) -> Tuple[Dict[str, Tensor], set]:
     """State dict (on the meta device, no memory) of the model ``cfg`` and
     the names of its learnable parameters; backbone keys get the
     ``backbone.`` prefix."""
@@ -119,8 +120,8 @@ def expected_state(src: str, cfg: dict,
 
 
 def fill_state_dict(src: str, source: SourceWeights, head: Optional[HeadSpec],
-                     expected: Dict[str, Tensor], drop_leftovers: bool,
-                     description: str):
+                    expected: Dict[str, Tensor], drop_leftovers: bool,
+                    description: str):
     """Fill every key of ``expected`` from ``source``.
 
     Args:

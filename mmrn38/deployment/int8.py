@@ -52,8 +52,8 @@ def image_tensor(image_rgb: np.ndarray, shape: Tuple[int, int]) -> Tensor:
     h, w = shape
     if image_rgb.shape[:2] != (h, w):
         image_rgb = mmcv.imresize(image_rgb, (w, h))
-    return torch.from_numpy(np.ascontiguousarray(
-        image_rgb.transpose(2, 0, 1))).float()[None]
+    return torch.from_numpy(
+        np.ascontiguousarray(image_rgb.transpose(2, 0, 1))).float()[None]
 
 
 def read_folder(folder: str, limit: int = None) -> List[np.ndarray]:
@@ -66,8 +66,8 @@ def read_folder(folder: str, limit: int = None) -> List[np.ndarray]:
     if not osp.isdir(folder):
         raise ExportError(f'no such folder: {folder}')
     import os
-    names = sorted(n for n in os.listdir(folder)
-                   if n.lower().endswith(IMAGE_SUFFIXES))
+    names = sorted(
+        n for n in os.listdir(folder) if n.lower().endswith(IMAGE_SUFFIXES))
     if not names:
         raise ExportError(f'no image ({"/".join(IMAGE_SUFFIXES)}) in '
                           f'{folder}')
@@ -96,8 +96,8 @@ def quantize_int8(segmentor: torch.nn.Module,
     if len(shapes) != 1:
         raise ExportError(f'calibration images of several shapes: '
                           f'{sorted(shapes)}')
-    optimize_for_inference(segmentor, winograd=False, channels_last=False,
-                           prepack=False)
+    optimize_for_inference(
+        segmentor, winograd=False, channels_last=False, prepack=False)
     graph = OnnxSegmentor(segmentor).eval()
     exported = torch.export.export(graph, (calibration[0], )).module()
     quantizer = xiq.X86InductorQuantizer()
@@ -133,5 +133,7 @@ def load_int8(path: str) -> torch.nn.Module:
     return torch.export.load(path).module()
 
 
-__all__ = ['compile_int8', 'image_tensor', 'load_int8', 'quantize_int8',
-           'read_folder', 'save_int8']
+__all__ = [
+    'compile_int8', 'image_tensor', 'load_int8', 'quantize_int8',
+    'read_folder', 'save_int8'
+]

@@ -43,7 +43,6 @@ DEFAULT_OPSET = 18
 MAX_RELATIVE_DIFF = 1e-4
 MIN_LABEL_AGREEMENT = 0.9999
 
-
 #: Why the original release's test procedure is not exported.
 ORIGINAL_REFUSED = (
     'OriginalEncoderDecoder (the original release\'s test procedure: PIL '
@@ -75,13 +74,15 @@ class OnnxSegmentor(nn.Module):
         super().__init__()
         self.segmentor = segmentor
         preprocessor = segmentor.data_preprocessor
-        self.normalize = bool(getattr(preprocessor, '_enable_normalize',
-                                      False))
+        self.normalize = bool(
+            getattr(preprocessor, '_enable_normalize', False))
         if self.normalize:
             self.register_buffer(
-                'mean', preprocessor.mean.detach().clone().view(1, -1, 1, 1))
+                'mean',
+                preprocessor.mean.detach().clone().view(1, -1, 1, 1))
             self.register_buffer(
-                'std', preprocessor.std.detach().clone().view(1, -1, 1, 1))
+                'std',
+                preprocessor.std.detach().clone().view(1, -1, 1, 1))
 
     def forward(self, image: Tensor) -> Tensor:
         from mmseg.models.utils import resize
@@ -225,15 +226,14 @@ def mmseg_logits(model: nn.Module, image_rgb: np.ndarray) -> np.ndarray:
     ]
     try:
         # mmseg's pipeline expects BGR, as cv2 reads images
-        result = inference_model(model, np.ascontiguousarray(
-            image_rgb[..., ::-1]))
+        result = inference_model(model,
+                                 np.ascontiguousarray(image_rgb[..., ::-1]))
     finally:
         cfg.test_pipeline = pipeline
     return result.seg_logits.data.cpu().numpy()
 
 
-def verify_onnx(model: nn.Module,
-                onnx_path: str,
+def verify_onnx(model: nn.Module, onnx_path: str,
                 images: Sequence[np.ndarray]) -> List[dict]:
     """Compare ONNX Runtime's logits of ``onnx_path`` with mmseg's
     (:func:`mmseg_logits`) on each image.
@@ -284,4 +284,3 @@ def random_image(shape: Tuple[int, int],
     """A random ``(H, W, 3)`` uint8 image."""
     return np.random.default_rng(seed).integers(
         0, 256, (*shape, 3), dtype=np.uint8)
-

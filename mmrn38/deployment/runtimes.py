@@ -29,7 +29,9 @@ class RuntimeSession:
         ``logits``, as numpy arrays.
     """
 
-    def __init__(self, path: str, runtime: str = 'onnxruntime',
+    def __init__(self,
+                 path: str,
+                 runtime: str = 'onnxruntime',
                  threads: Optional[int] = None):
         if runtime not in RUNTIMES:
             raise ValueError(f'unknown runtime {runtime!r}; known: '
@@ -50,8 +52,7 @@ class RuntimeSession:
             config = {'INFERENCE_PRECISION_HINT': 'f32'}
             if threads:
                 config['INFERENCE_NUM_THREADS'] = threads
-            self._compiled = openvino.Core().compile_model(
-                path, 'CPU', config)
+            self._compiled = openvino.Core().compile_model(path, 'CPU', config)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         if self.runtime == 'onnxruntime':

@@ -31,8 +31,8 @@ from .winograd_conv import WinogradConv2d
 
 #: Where :class:`KernelChoices` keeps its decisions unless told otherwise
 #: (the environment variable ``MMRN38_KERNEL_CHOICES`` names another file).
-DEFAULT_CACHE = osp.join(osp.expanduser('~'), '.cache', 'mmrn38',
-                         'kernel_choices.json')
+DEFAULT_CACHE = osp.join(
+    osp.expanduser('~'), '.cache', 'mmrn38', 'kernel_choices.json')
 
 #: Timed rounds (after one untimed run of each candidate); in each round
 #: every candidate runs once, and each keeps its fastest round.
@@ -67,7 +67,8 @@ def time_kernel(kernel: Callable[[Tensor], Tensor], x: Tensor) -> float:
         return time.perf_counter() - start
 
 
-def measure(candidates: Dict[str, Callable[[Tensor], Tensor]], x: Tensor,
+def measure(candidates: Dict[str, Callable[[Tensor], Tensor]],
+            x: Tensor,
             timer: Callable[[Callable, Tensor], float] = time_kernel,
             rounds: int = ROUNDS) -> Dict[str, float]:
     """Each candidate's fastest of ``rounds`` interleaved runs on ``x``
@@ -101,15 +102,15 @@ class KernelChoices:
             (default :func:`time_kernel`), called by :func:`measure`.
     """
 
-    def __init__(self, path: Optional[str] = None,
+    def __init__(self,
+                 path: Optional[str] = None,
                  timer: Callable[[Callable, Tensor], float] = time_kernel):
         self.path = default_cache() if path is None else path
         self.timer = timer
         self.machine = machine_key()
         self._lock = threading.Lock()
         self._all = self._read()
-        self.entries: Dict[str, dict] = self._all.setdefault(
-            self.machine, {})
+        self.entries: Dict[str, dict] = self._all.setdefault(self.machine, {})
 
     def _read(self) -> dict:
         if not self.path or not osp.exists(self.path):
@@ -126,8 +127,8 @@ class KernelChoices:
                           f'({error})')
             return {}
 
-    def choose(self, key: str,
-               candidates: Dict[str, Callable[[Tensor], Tensor]],
+    def choose(self, key: str, candidates: Dict[str, Callable[[Tensor],
+                                                              Tensor]],
                x: Tensor) -> str:
         """The name of the fastest of ``candidates`` on ``x``: the stored
         decision for ``key`` where there is one among them, else timed
@@ -217,8 +218,11 @@ class AutotunedConv2d(nn.Module):
     kernel returns it.
     """
 
-    def __init__(self, direct: nn.Conv2d, dtype: torch.dtype,
-                 choices: KernelChoices, plan: Optional[dict] = None,
+    def __init__(self,
+                 direct: nn.Conv2d,
+                 dtype: torch.dtype,
+                 choices: KernelChoices,
+                 plan: Optional[dict] = None,
                  name: str = ''):
         super().__init__()
         self.direct = direct
@@ -233,14 +237,19 @@ class AutotunedConv2d(nn.Module):
 
     def _winograd(self, tile: int) -> WinogradConv2d:
         conv = self.direct
-        source = nn.Conv2d(conv.in_channels, conv.out_channels, 3,
-                           padding=conv.padding, dilation=conv.dilation,
-                           bias=conv.bias is not None, device='meta')
-        source.weight = nn.Parameter(conv.weight.detach().float(),
-                                     requires_grad=False)
+        source = nn.Conv2d(
+            conv.in_channels,
+            conv.out_channels,
+            3,
+            padding=conv.padding,
+            dilation=conv.dilation,
+            bias=conv.bias is not None,
+            device='meta')
+        source.weight = nn.Parameter(
+            conv.weight.detach().float(), requires_grad=False)
         if conv.bias is not None:
-            source.bias = nn.Parameter(conv.bias.detach().float(),
-                                       requires_grad=False)
+            source.bias = nn.Parameter(
+                conv.bias.detach().float(), requires_grad=False)
         return WinogradConv2d(source, tile, self.dtype)
 
     def _candidate(self, name: str) -> nn.Module:
@@ -255,8 +264,8 @@ class AutotunedConv2d(nn.Module):
 
     def candidate_names(self):
         """The names (:func:`kernel_name`) of the candidates."""
-        return [kernel_name(self.direct)] + [
-            winograd_name(m, self.dtype) for m in self.tiles]
+        return [kernel_name(self.direct)
+                ] + [winograd_name(m, self.dtype) for m in self.tiles]
 
     def shape_key(self, x: Tensor) -> str:
         """What a decision holds for: channels, dilation, dtype, input
@@ -279,14 +288,15 @@ class AutotunedConv2d(nn.Module):
             if name != kernel_name(self.direct):
                 self.kernels[name] = candidates[name]
             self.chosen[shape] = name
-            self.plan.setdefault(self.name, {})['x'.join(
-                map(str, shape[2:]))] = name
+            self.plan.setdefault(self.name,
+                                 {})['x'.join(map(str, shape[2:]))] = name
         kernel = self.kernels[name] if name in self.kernels else \
             self.direct
         return kernel(x)
 
 
-__all__ = ['AutotunedConv2d', 'DEFAULT_CACHE', 'KernelChoices',
-           'default_cache', 'kernel_name', 'machine_key', 'measure',
-           'plan_summary',
-           'shared_choices', 'time_kernel', 'winograd_name']
+__all__ = [
+    'AutotunedConv2d', 'DEFAULT_CACHE', 'KernelChoices', 'default_cache',
+    'kernel_name', 'machine_key', 'measure', 'plan_summary', 'shared_choices',
+    'time_kernel', 'winograd_name'
+]

@@ -110,8 +110,8 @@ def use_winograd_convs(module: nn.Module, bf16: bool = False) -> int:
     flags = cpu_flags()
     return _replace_modules(
         module, lambda conv: pays_off(conv, bf16, flags),
-        lambda conv: WinogradConv2d(conv, 2, torch.bfloat16) if bf16 else
-        WinogradConv2d(conv, 4, torch.float32))
+        lambda conv: WinogradConv2d(conv, 2, torch.bfloat16)
+        if bf16 else WinogradConv2d(conv, 4, torch.float32))
 
 
 class BFloat16Conv2d(nn.Conv2d):
@@ -128,12 +128,22 @@ class BFloat16Conv2d(nn.Conv2d):
     @classmethod
     def from_conv(cls, conv: nn.Conv2d) -> 'BFloat16Conv2d':
         """The bfloat16 copy of ``conv`` (no longer trainable)."""
-        new = cls(conv.in_channels, conv.out_channels, conv.kernel_size,
-                  conv.stride, conv.padding, conv.dilation, conv.groups,
-                  conv.bias is not None, conv.padding_mode, device='meta')
+        new = cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            conv.groups,
+            conv.bias is not None,
+            conv.padding_mode,
+            device='meta')
         for name, param in conv.named_parameters(recurse=False):
-            setattr(new, name, nn.Parameter(
-                param.detach().to(torch.bfloat16), requires_grad=False))
+            setattr(
+                new, name,
+                nn.Parameter(
+                    param.detach().to(torch.bfloat16), requires_grad=False))
         return new
 
     def forward(self, x: Tensor) -> Tensor:
@@ -164,12 +174,19 @@ class PrepackedConv2d(nn.Conv2d):
     def from_conv(cls, conv: nn.Conv2d) -> 'PrepackedConv2d':
         """The prepacked copy of ``conv`` (an ``nn.Conv2d`` or
         :class:`BFloat16Conv2d` on the CPU)."""
-        new = cls(conv.in_channels, conv.out_channels, conv.kernel_size,
-                  conv.stride, conv.padding, conv.dilation, conv.groups,
-                  conv.bias is not None, device='meta')
+        new = cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            conv.groups,
+            conv.bias is not None,
+            device='meta')
         for name, param in conv.named_parameters(recurse=False):
-            setattr(new, name, nn.Parameter(param.detach(),
-                                            requires_grad=False))
+            setattr(new, name,
+                    nn.Parameter(param.detach(), requires_grad=False))
         # oneDNN picks the blocked layout for a nominal input size; other
         # sizes run on the same packed weights
         new.packed = torch.ops.mkldnn._reorder_convolution_weight(
@@ -191,7 +208,10 @@ class PrepackedConv2d(nn.Conv2d):
 
 
 @register_flop_formula(torch.ops.mkldnn._convolution_pointwise)
-def _prepacked_conv_flops(x_shape, w_shape, *args, out_shape=None,
+def _prepacked_conv_flops(x_shape,
+                          w_shape,
+                          *args,
+                          out_shape=None,
                           **kwargs) -> int:
     """:class:`PrepackedConv2d`'s FLOPs for ``torch.utils.flop_counter``
     (a convolution's)."""
@@ -213,11 +233,10 @@ def prepack_convs(module: nn.Module) -> int:
 
     before = sum(type(m) is PrepackedConv2d for m in module.modules())
     _replace_modules(
-        module, lambda child: type(child) in (nn.Conv2d, BFloat16Conv2d)
-        and child.padding_mode == 'zeros'
-        and not isinstance(child.padding, str), packed)
-    return sum(type(m) is PrepackedConv2d
-               for m in module.modules()) - before
+        module, lambda child: type(child) in (nn.Conv2d, BFloat16Conv2d) and
+        child.padding_mode == 'zeros' and not isinstance(child.padding, str),
+        packed)
+    return sum(type(m) is PrepackedConv2d for m in module.modules()) - before
 
 
 def use_bfloat16_convs(module: nn.Module) -> int:
@@ -231,7 +250,8 @@ def use_bfloat16_convs(module: nn.Module) -> int:
                             BFloat16Conv2d.from_conv)
 
 
-def use_autotuned_convs(module: nn.Module, bf16: bool = False,
+def use_autotuned_convs(module: nn.Module,
+                        bf16: bool = False,
                         cache: Optional[str] = None,
                         plan: Optional[dict] = None) -> int:
     """Replace every 3x3 stride-1 convolution in ``module`` that Winograd
@@ -259,9 +279,11 @@ def use_autotuned_convs(module: nn.Module, bf16: bool = False,
                 continue
             direct = BFloat16Conv2d.from_conv(child) if bf16 else child
             full_name = f'{parent_name}.{name}' if parent_name else name
-            setattr(parent, name, AutotunedConv2d(
-                direct, torch.bfloat16 if bf16 else torch.float32, choices,
-                plan, full_name))
+            setattr(
+                parent, name,
+                AutotunedConv2d(direct,
+                                torch.bfloat16 if bf16 else torch.float32,
+                                choices, plan, full_name))
             replaced += 1
     return replaced
 
@@ -270,9 +292,10 @@ def _rule_plan(module: nn.Module, plan: dict):
     """``plan[name] = {'any size': kernel}`` for the 3x3 stride-1 convs
     that the rule-based choice left as they are or replaced."""
     for name, child in module.named_modules():
-        if isinstance(child, WinogradConv2d) or (
-                isinstance(child, nn.Conv2d) and child.kernel_size == (3, 3)
-                and child.stride == (1, 1)):
+        if isinstance(child,
+                      WinogradConv2d) or (isinstance(child, nn.Conv2d)
+                                          and child.kernel_size == (3, 3)
+                                          and child.stride == (1, 1)):
             plan[name] = {'any size': kernel_name(child)}
 
 
@@ -296,8 +319,7 @@ def _autocast_hooks(module: nn.Module, device_type: str):
 def optimize_for_inference(model: nn.Module,
                            bf16: bool = False,
                            channels_last: bool = True,
-                           device: Optional[Union[str,
-                                                  torch.device]] = None,
+                           device: Optional[Union[str, torch.device]] = None,
                            compile: bool = False,
                            winograd: bool = True,
                            autotune: bool = False,
@@ -385,8 +407,10 @@ def optimize_for_inference(model: nn.Module,
     if bf16:
         use_bf16, reason = bf16_support(device)
         if not use_bf16:
-            print_log(f'bfloat16 off, float32 kept: {reason}',
-                      logger='current', level=logging.WARNING)
+            print_log(
+                f'bfloat16 off, float32 kept: {reason}',
+                logger='current',
+                level=logging.WARNING)
     backbones = [m for m in inner.modules() if isinstance(m, ResNet38)]
     for unit in inner.modules():
         if isinstance(unit, PreActUnit):

@@ -34,12 +34,14 @@ from torch import Tensor
 # B^T (input transform), G (filter transform), A^T (output transform) of
 # F(m x m, 3 x 3), interpolation points 0, +-1, (+-2,) infinity.
 WINOGRAD_MATRICES = {
-    2: dict(
+    2:
+    dict(
         BT=((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
-        G=((1, 0, 0), (1 / 2, 1 / 2, 1 / 2), (1 / 2, -1 / 2, 1 / 2),
-           (0, 0, 1)),
+        G=((1, 0, 0), (1 / 2, 1 / 2, 1 / 2), (1 / 2, -1 / 2, 1 / 2), (0, 0,
+                                                                      1)),
         AT=((1, 1, 1, 0), (0, 1, -1, -1))),
-    4: dict(
+    4:
+    dict(
         BT=((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
             (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1)),
         G=((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
@@ -72,7 +74,9 @@ class WinogradConv2d(nn.Module):
     input's dtype otherwise.
     """
 
-    def __init__(self, conv: nn.Conv2d, output_tile: int = 4,
+    def __init__(self,
+                 conv: nn.Conv2d,
+                 output_tile: int = 4,
                  dtype: torch.dtype = torch.float32):
         super().__init__()
         if not is_winograd_compatible(conv):
@@ -99,16 +103,17 @@ class WinogradConv2d(nn.Module):
                                 self.out_channels).to(dtype).contiguous())
         # the two-sided transforms B^T d B and A^T M A as one matrix product
         # each over flattened tiles: kron(B^T, B^T) and kron(A^T, A^T)
-        BT, AT = (torch.tensor(WINOGRAD_MATRICES[output_tile][name],
-                               dtype=torch.float64) for name in ('BT', 'AT'))
+        BT, AT = (
+            torch.tensor(
+                WINOGRAD_MATRICES[output_tile][name], dtype=torch.float64)
+            for name in ('BT', 'AT'))
         self.register_buffer(
             'input_transform', torch.kron(BT, BT).to(dtype), persistent=False)
         self.register_buffer(
-            'output_transform', torch.kron(AT, AT).to(dtype),
-            persistent=False)
+            'output_transform', torch.kron(AT, AT).to(dtype), persistent=False)
         self.register_buffer(
-            'bias', None if conv.bias is None else conv.bias.detach().to(
-                dtype).clone())
+            'bias', None
+            if conv.bias is None else conv.bias.detach().to(dtype).clone())
 
     def extra_repr(self) -> str:
         return (f'{self.in_channels}, {self.out_channels}, kernel_size=3, '
@@ -145,8 +150,9 @@ class WinogradConv2d(nn.Module):
             transformed.view(a * a, -1, C), self.transformed_weight)
         out = torch.mm(self.output_transform, products.view(a * a, -1))
         # (m, m, N, tiles_h, d, tiles_w, d, K) -> (N, Hq, Wq, K)
-        out = out.view(m, m, N, tiles_h, d, tiles_w, d, K).permute(
-            2, 3, 0, 4, 5, 1, 6, 7).reshape(N, Hq, Wq, K)[:, :H, :W]
+        out = out.view(m, m, N, tiles_h, d, tiles_w, d,
+                       K).permute(2, 3, 0, 4, 5, 1, 6,
+                                  7).reshape(N, Hq, Wq, K)[:, :H, :W]
         out = out + self.bias if self.bias is not None else \
             out.contiguous()
         return out.permute(0, 3, 1, 2)
@@ -162,7 +168,8 @@ def is_winograd_compatible(conv: nn.Module) -> bool:
             and conv.padding == conv.dilation)
 
 
-def pays_off(conv: nn.Module, bf16: bool = False,
+def pays_off(conv: nn.Module,
+             bf16: bool = False,
              flags: Sequence[str] = ()) -> bool:
     """Whether Winograd measured faster than oneDNN for ``conv`` on a CPU
     with ``flags``: 3x3 with at least :data:`MIN_CHANNELS` channels and

@@ -114,8 +114,8 @@ def _background(size: Tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     img = a * (1 - t[..., None]) + b * t[..., None]
     coarse = rng.normal(0, 25, size=(4, 4, 3)).astype(np.float32)
     blobs = np.asarray(
-        Image.fromarray(np.clip(coarse + 128, 0, 255).astype(np.uint8))
-        .resize((w, h), Image.BICUBIC), np.float32) - 128
+        Image.fromarray(np.clip(coarse + 128, 0, 255).astype(np.uint8)).resize(
+            (w, h), Image.BICUBIC), np.float32) - 128
     img = img + blobs + rng.normal(0, 8, size=(h, w, 3)).astype(np.float32)
     return img
 
@@ -143,8 +143,8 @@ def render_scene(rng: np.random.Generator,
         cls = int(rng.choice(class_ids))
         shape, texture, colour = class_style(cls)
         r = rng.uniform(0.14, 0.3) * min(h, w)
-        box = (rng.uniform(r * 0.6, w - r * 0.6),
-               rng.uniform(r * 0.6, h - r * 0.6), r)
+        box = (rng.uniform(r * 0.6,
+                           w - r * 0.6), rng.uniform(r * 0.6, h - r * 0.6), r)
         mask = _shape_mask(shape, size, box, rng.uniform(0, np.pi / 6))
         shade = colour * rng.uniform(0.8, 1.1)
         tex = _texture(texture, size, rng, period=max(4.0, r / 2.5))
@@ -202,15 +202,18 @@ def write_voc(root: str,
                          range(1, num_classes))
         for name, (img, label) in zip(names[split], scenes):
             _save(osp.join(data_root, 'JPEGImages', f'{name}.jpg'), img)
-            _save(osp.join(data_root, 'SegmentationClass', f'{name}.png'),
-                  label, palette)
-            _save(osp.join(data_root, 'SegmentationClassAug', f'{name}.png'),
-                  label)
+            _save(
+                osp.join(data_root, 'SegmentationClass', f'{name}.png'), label,
+                palette)
+            _save(
+                osp.join(data_root, 'SegmentationClassAug', f'{name}.png'),
+                label)
     sets = osp.join(data_root, 'ImageSets', 'Segmentation')
     for split, split_names in names.items():
         _write_list(osp.join(sets, f'{split}.txt'), split_names)
-    _write_list(osp.join(sets, 'trainval.txt'),
-                [n for split_names in names.values() for n in split_names])
+    _write_list(
+        osp.join(sets, 'trainval.txt'),
+        [n for split_names in names.values() for n in split_names])
     _write_list(osp.join(sets, 'aug.txt'), names.get('train', []))
     return data_root
 
@@ -231,10 +234,12 @@ def write_context(root: str,
         scenes = _scenes(seed * 1000 + split_index, count, size, range(1, 60))
         for name, (img, label) in zip(names, scenes):
             _save(osp.join(data_root, 'JPEGImages', f'{name}.jpg'), img)
-            _save(osp.join(data_root, 'SegmentationClassContext',
-                           f'{name}.png'), label)
-        _write_list(osp.join(data_root, 'ImageSets', 'SegmentationContext',
-                             f'{split}.txt'), names)
+            _save(
+                osp.join(data_root, 'SegmentationClassContext', f'{name}.png'),
+                label)
+        _write_list(
+            osp.join(data_root, 'ImageSets', 'SegmentationContext',
+                     f'{split}.txt'), names)
     return data_root
 
 
@@ -255,10 +260,12 @@ def write_cityscapes(root: str,
         scenes = _scenes(seed * 1000 + split_index, count, size, range(1, 19))
         for i, (img, label) in enumerate(scenes):
             stem = f'{city}_{i:06d}_000019'
-            _save(osp.join(data_root, 'leftImg8bit', split, city,
-                           f'{stem}_leftImg8bit.png'), img)
-            _save(osp.join(data_root, 'gtFine', split, city,
-                           f'{stem}_gtFine_labelTrainIds.png'), label)
+            _save(
+                osp.join(data_root, 'leftImg8bit', split, city,
+                         f'{stem}_leftImg8bit.png'), img)
+            _save(
+                osp.join(data_root, 'gtFine', split, city,
+                         f'{stem}_gtFine_labelTrainIds.png'), label)
     return data_root
 
 
@@ -280,8 +287,9 @@ def write_ade20k(root: str,
         for i, (img, label) in enumerate(scenes):
             stem = f'ADE_{prefix}_{i + 1:08d}'
             _save(osp.join(data_root, 'images', split, f'{stem}.jpg'), img)
-            _save(osp.join(data_root, 'annotations', split, f'{stem}.png'),
-                  np.where(label == 0, 1, label).astype(np.uint8))
+            _save(
+                osp.join(data_root, 'annotations', split, f'{stem}.png'),
+                np.where(label == 0, 1, label).astype(np.uint8))
     return data_root
 
 
@@ -300,8 +308,12 @@ def write_imagenet(root: str,
     data_root = osp.join(root, 'imagenet')
     for split_index, (split, count) in enumerate(splits.items()):
         lines = []
-        scenes = _scenes(seed * 1000 + split_index, count, size,
-                         range(1, num_classes + 1), max_objects=1)
+        scenes = _scenes(
+            seed * 1000 + split_index,
+            count,
+            size,
+            range(1, num_classes + 1),
+            max_objects=1)
         for i, (img, label) in enumerate(scenes):
             cls = int(label.max()) - 1
             rel = f'n{cls:08d}/{split}_{i:05d}.JPEG'
@@ -335,8 +347,8 @@ def write_once(root: str, writer: Callable[..., str], **kwargs) -> str:
     """
     root = osp.abspath(root)
     # JSON turns tuples into lists: compare records after a round trip
-    record = json.loads(json.dumps(dict(writer=writer.__name__,
-                                        kwargs=kwargs)))
+    record = json.loads(
+        json.dumps(dict(writer=writer.__name__, kwargs=kwargs)))
     marker = osp.join(root, COMPLETION_MARKER)
     if osp.isfile(marker):
         with open(marker) as f:

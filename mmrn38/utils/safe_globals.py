@@ -24,9 +24,9 @@ import torch
 def _numpy_globals():
     multiarray = getattr(np, '_core', None) or np.core
     dtype_classes = [
-        type(np.dtype(t)) for t in (np.float16, np.float32, np.float64,
-                                    np.int8, np.int16, np.int32, np.int64,
-                                    np.uint8, np.bool_)
+        type(np.dtype(t))
+        for t in (np.float16, np.float32, np.float64, np.int8, np.int16,
+                  np.int32, np.int64, np.uint8, np.bool_)
     ]
     return [
         multiarray.multiarray._reconstruct,

@@ -21,6 +21,5 @@ from .data import WSSSDataError
 
 __all__ = [
     'AffinityHead', 'AffinityLabelFromCRF', 'AffinityNet', 'CAMHead',
-    'LoadCRFScores', 'VOCAffinityDataset', 'VOCSegClsDataset',
-    'WSSSDataError'
+    'LoadCRFScores', 'VOCAffinityDataset', 'VOCSegClsDataset', 'WSSSDataError'
 ]

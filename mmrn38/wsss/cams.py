@@ -58,7 +58,10 @@ def load_weights(model: torch.nn.Module, checkpoint: str):
         raise WSSSDataError(f'no checkpoint {checkpoint}')
     try:
         load_checkpoint(
-            model, checkpoint, map_location='cpu', strict=True,
+            model,
+            checkpoint,
+            map_location='cpu',
+            strict=True,
             logger='silent')
     except RuntimeError as error:
         reason = ' '.join(str(error).split())
@@ -83,11 +86,15 @@ class CAMModel:
             does not fit it.
     """
 
-    def __init__(self, config, checkpoint: str, device: str = 'cpu',
+    def __init__(self,
+                 config,
+                 checkpoint: str,
+                 device: str = 'cpu',
                  fast: bool = False):
-        import mmrn38.wsss  # noqa: F401  registers CAMHead
         from mmpretrain.registry import MODELS
         from mmpretrain.utils import register_all_modules
+
+        import mmrn38.wsss  # noqa: F401  registers CAMHead
         register_all_modules(init_default_scope=False)
         cfg = Config.fromfile(config) if isinstance(config, str) else config
         model_cfg = copy.deepcopy(cfg.model)
@@ -112,8 +119,9 @@ class CAMModel:
         network input of it and its mirror image, by the model's
         ``data_preprocessor`` (on the model's device)."""
         # BGR, as mmcv's LoadImageFromFile gives the preprocessor in training
-        bgr = torch.from_numpy(np.ascontiguousarray(
-            np.asarray(image)[..., ::-1])).permute(2, 0, 1)
+        bgr = torch.from_numpy(
+            np.ascontiguousarray(np.asarray(image)[..., ::-1])).permute(
+                2, 0, 1)
         batch = torch.stack([bgr, bgr.flip(-1)])
         return self.model.data_preprocessor(dict(inputs=batch))['inputs']
 
@@ -135,7 +143,9 @@ def scaled_sizes(size: Tuple[int, int],
 
 
 @torch.no_grad()
-def image_cams(model: CAMModel, image: Image.Image, labels: np.ndarray,
+def image_cams(model: CAMModel,
+               image: Image.Image,
+               labels: np.ndarray,
                scales: Sequence[float] = DEFAULT_SCALES) -> np.ndarray:
     """Normalised CAMs of one image.
 
@@ -150,8 +160,8 @@ def image_cams(model: CAMModel, image: Image.Image, labels: np.ndarray,
         0, the others reach ``max / (max + 1e-5)``.
     """
     w, h = image.size
-    label = torch.as_tensor(labels, dtype=torch.float32,
-                            device=model.device).view(-1, 1, 1)
+    label = torch.as_tensor(
+        labels, dtype=torch.float32, device=model.device).view(-1, 1, 1)
     total = torch.zeros((len(labels), h, w), device=model.device)
     if not labels.any():
         return total.cpu().numpy()
@@ -178,8 +188,8 @@ def cam_prediction(norm_cams: np.ndarray, bg_thresh: float) -> np.ndarray:
     = class index ``c`` (a tie goes to the background)."""
     background = np.full((1, ) + norm_cams.shape[1:], bg_thresh,
                          norm_cams.dtype)
-    return np.argmax(np.concatenate([background, norm_cams]),
-                     axis=0).astype(np.uint8)
+    return np.argmax(
+        np.concatenate([background, norm_cams]), axis=0).astype(np.uint8)
 
 
 def save_cam_dict(path: str, cams: Dict[int, np.ndarray]):
@@ -207,8 +217,7 @@ def _open_image(path: str) -> Iterator[Image.Image]:
         raise WSSSDataError(f'{path}: cannot read it ({error})') from None
 
 
-def split_dataset(cfg: Config, data_root: str,
-                  split: str) -> VOCSegClsDataset:
+def split_dataset(cfg: Config, data_root: str, split: str) -> VOCSegClsDataset:
     """The config's test dataset (its classes) on ``data_root`` and
     ``split``, without its pipeline: the image paths and labels of
     :class:`VOCSegClsDataset`.
@@ -266,8 +275,9 @@ def make_cams(config,
     Raises:
         WSSSDataError: Bad data, config or checkpoint (nothing written).
     """
-    crf_outputs = [(folder, alpha) for folder, alpha in (
-        (out_la_crf, low_alpha), (out_ha_crf, high_alpha))
+    crf_outputs = [(folder, alpha)
+                   for folder, alpha in ((out_la_crf, low_alpha), (out_ha_crf,
+                                                                   high_alpha))
                    if folder is not None]
     if out_cam is None and out_pred is None and not crf_outputs:
         raise WSSSDataError('nothing to write: give --out-cam, --out-pred, '

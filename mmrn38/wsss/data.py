@@ -41,7 +41,8 @@ def _short(items: Sequence[str], limit: int = 3) -> str:
                     if len(items) > limit else '')
 
 
-def voc_split(data_root: str, split: str,
+def voc_split(data_root: str,
+              split: str,
               masks: bool = True) -> List[VOCSample]:
     """The images of ``ImageSets/Segmentation/<split>.txt`` with their
     files; the mask is taken from ``SegmentationClassAug`` if it is there,
@@ -61,8 +62,9 @@ def voc_split(data_root: str, split: str,
                          f'{split}.txt')
     if not osp.isfile(list_file):
         raise WSSSDataError(f'no split list {list_file}')
-    names = [line.split()[0] for line in list_from_file(list_file)
-             if line.strip()]
+    names = [
+        line.split()[0] for line in list_from_file(list_file) if line.strip()
+    ]
     if not names:
         raise WSSSDataError(f'{list_file} lists no images')
     samples, no_image, no_mask = [], [], []
@@ -110,7 +112,8 @@ def read_mask(path: str) -> np.ndarray:
         raise WSSSDataError(f'{path}: cannot read it ({error})') from None
 
 
-def image_labels(mask: np.ndarray, num_classes: int,
+def image_labels(mask: np.ndarray,
+                 num_classes: int,
                  path: str = 'mask') -> np.ndarray:
     """Image-level labels of a mask: foreground classes ``1 .. num_classes``
     present (``IGNORE_INDEX`` and background 0 left out).

@@ -59,8 +59,7 @@ def heatmap(cams: dict, shape) -> np.ndarray:
 
 
 def write_cam_overlays(data_root: str, cam_dir: str, bg_thresh: float,
-                       classes: tuple, out_dir: str,
-                       count: int) -> List[str]:
+                       classes: tuple, out_dir: str, count: int) -> List[str]:
     """``image | ground truth | CAM heat map | pseudo-labels at bg_thresh``
     of the first ``count`` held-out images, each painted over the image
     (labels by mmseg's ``SegLocalVisualizer`` in the VOC palette), as
@@ -75,23 +74,24 @@ def write_cam_overlays(data_root: str, cam_dir: str, bg_thresh: float,
             image = np.asarray(img.convert('RGB'))
         mask = read_mask(sample.mask_path)
         cams = load_cam_dict(osp.join(cam_dir, f'{sample.name}.npy'))
-        dense = np.zeros((max(cams, default=0) + 1, ) + mask.shape,
-                         np.float32)
+        dense = np.zeros((max(cams, default=0) + 1, ) + mask.shape, np.float32)
         for c, cam in cams.items():
             dense[c] = cam
         pred = cam_prediction(dense, bg_thresh)
         # (H, 3W): image | mask | pseudo-labels, the last two painted
         panels = draw_overlay(
-            image[..., ::-1], PixelData(data=torch.from_numpy(pred)[None]),
+            image[..., ::-1],
+            PixelData(data=torch.from_numpy(pred)[None]),
             meta,
             ground_truth=PixelData(data=torch.from_numpy(mask.copy())[None]))
         w = image.shape[1]
         blend = (0.5 * image + 0.5 * heatmap(cams, mask.shape)).astype(
             np.uint8)
         out_file = osp.join(out_dir, f'{sample.name}.png')
-        write_png(out_file,
-                  np.concatenate([panels[:, :2 * w], blend,
-                                  panels[:, 2 * w:]], axis=1))
+        write_png(
+            out_file,
+            np.concatenate([panels[:, :2 * w], blend, panels[:, 2 * w:]],
+                           axis=1))
         written.append(out_file)
         bar.update()
     return written
@@ -185,15 +185,22 @@ def run_wsss_demo(config: str,
              f'and the {spec["splits"][HELD_OUT]} held-out images (scales '
              f'{list(scales)} + flips)')
     cam_dir = osp.join(work_dir, 'cams')
-    crf_dirs = dict(la=osp.join(work_dir, 'crf_la'),
-                    ha=osp.join(work_dir, 'crf_ha'))
+    crf_dirs = dict(
+        la=osp.join(work_dir, 'crf_la'), ha=osp.join(work_dir, 'crf_ha'))
     start = time.time()
-    make_cams(cfg, checkpoint, data_root, TRAIN, out_cam=cam_dir,
-              out_la_crf=crf_dirs['la'], out_ha_crf=crf_dirs['ha'],
-              scales=train_scales, low_alpha=crf_alphas[0],
-              high_alpha=crf_alphas[1])
-    make_cams(cfg, checkpoint, data_root, HELD_OUT, out_cam=cam_dir,
-              scales=scales)
+    make_cams(
+        cfg,
+        checkpoint,
+        data_root,
+        TRAIN,
+        out_cam=cam_dir,
+        out_la_crf=crf_dirs['la'],
+        out_ha_crf=crf_dirs['ha'],
+        scales=train_scales,
+        low_alpha=crf_alphas[0],
+        high_alpha=crf_alphas[1])
+    make_cams(
+        cfg, checkpoint, data_root, HELD_OUT, out_cam=cam_dir, scales=scales)
     seconds['cams'] = time.time() - start
 
     announce('[4/8] CAM pseudo-label mIoU of the held-out images against '
@@ -202,8 +209,8 @@ def run_wsss_demo(config: str,
 
     announce('[5/8] training AffinityNet on the CRF labels of the training '
              'images, backbone from the CAM classifier')
-    aff_cfg = chain_config(aff_config, osp.join(work_dir, 'aff'),
-                           data_root, checkpoint)
+    aff_cfg = chain_config(aff_config, osp.join(work_dir, 'aff'), data_root,
+                           checkpoint)
     aff_cfg.train_dataloader.dataset.la_crf_dir = crf_dirs['la']
     aff_cfg.train_dataloader.dataset.ha_crf_dir = crf_dirs['ha']
     aff_checkpoint, seconds['affinitynet'], _ = train(aff_cfg)
@@ -213,17 +220,24 @@ def run_wsss_demo(config: str,
     rw_dir = osp.join(work_dir, 'rw')
     start = time.time()
     for split in (TRAIN, HELD_OUT):
-        random_walk(aff_cfg, aff_checkpoint, data_root, split, cam_dir,
-                    out_rw=rw_dir, alpha=rw_alpha, logt=rw_logt,
-                    num_classes=num_classes)
+        random_walk(
+            aff_cfg,
+            aff_checkpoint,
+            data_root,
+            split,
+            cam_dir,
+            out_rw=rw_dir,
+            alpha=rw_alpha,
+            logt=rw_logt,
+            num_classes=num_classes)
     seconds['random walk'] = time.time() - start
     rw_miou = evaluate_labels(data_root, HELD_OUT, rw_dir, num_classes).miou
 
     announce('[7/8] training the segmentation network on the walked labels '
              'of the training images, backbone from the CAM classifier; '
              'testing it on the held-out masks')
-    seg_cfg = chain_config(seg_config, osp.join(work_dir, 'seg'),
-                           data_root, checkpoint)
+    seg_cfg = chain_config(seg_config, osp.join(work_dir, 'seg'), data_root,
+                           checkpoint)
     set_data_root(seg_cfg, data_root)
     seg_cfg.train_dataloader.dataset.data_prefix.seg_map_path = rw_dir
     seg_checkpoint, seconds['segmentation'], runner = train(seg_cfg)

@@ -59,8 +59,8 @@ def iou_percent(areas: torch.Tensor):
     return iou * 100, float(np.nanmean(iou) * 100)
 
 
-def image_files(samples: List[VOCSample], folder: str, ext: str,
-                split: str, kind: str) -> List[str]:
+def image_files(samples: List[VOCSample], folder: str, ext: str, split: str,
+                kind: str) -> List[str]:
     """``<folder>/<name><ext>`` of each image of a split.
 
     Raises:
@@ -99,8 +99,10 @@ def load_cam_dict(path: str) -> Dict[int, np.ndarray]:
     return cams
 
 
-def threshold_areas(cams: Dict[int, np.ndarray], mask: np.ndarray,
-                    thresholds: Sequence[float], num_classes: int,
+def threshold_areas(cams: Dict[int, np.ndarray],
+                    mask: np.ndarray,
+                    thresholds: Sequence[float],
+                    num_classes: int,
                     name: str = 'CAM') -> torch.Tensor:
     """IoU areas of one image at every threshold.
 

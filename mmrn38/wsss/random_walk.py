@@ -142,7 +142,8 @@ def walk(scores: torch.Tensor, aff: torch.Tensor, beta: float,
     walked = pooled.flatten(1) @ transition_matrix(aff, beta, logt)
     walked = F.interpolate(
         walked.view(1, c, h8 // STRIDE, w8 // STRIDE), (h8, w8),
-        mode='bilinear', align_corners=False)
+        mode='bilinear',
+        align_corners=False)
     return walked[0, :, :h, :w]
 
 
@@ -191,12 +192,13 @@ class AffinityModel:
         normalised by the model's ``data_preprocessor`` and zero-padded at
         the bottom and right (on the model's device)."""
         # BGR, as mmcv's LoadImageFromFile gives the preprocessor
-        bgr = torch.from_numpy(np.ascontiguousarray(
-            np.asarray(image)[..., ::-1])).permute(2, 0, 1)
+        bgr = torch.from_numpy(
+            np.ascontiguousarray(np.asarray(image)[..., ::-1])).permute(
+                2, 0, 1)
         inputs = self.model.data_preprocessor(dict(inputs=[bgr]))['inputs']
         h8, w8 = padded_size(image.height, image.width)
-        return F.pad(inputs, (0, w8 - inputs.shape[3], 0,
-                              h8 - inputs.shape[2]))
+        return F.pad(inputs,
+                     (0, w8 - inputs.shape[3], 0, h8 - inputs.shape[2]))
 
     @torch.no_grad()
     def dense_affinity(self, image: Image.Image) -> torch.Tensor:
@@ -217,8 +219,8 @@ def image_walk(model: AffinityModel, image: Image.Image,
         c + 1: (H, W) float32}``.
     """
     keys, scores = score_stack(cams, (image.height, image.width), alpha)
-    walked = walk(torch.from_numpy(scores), model.dense_affinity(image),
-                  beta, logt)
+    walked = walk(
+        torch.from_numpy(scores), model.dense_affinity(image), beta, logt)
     maps = walked.cpu().numpy()
     return walk_labels(walked, keys), {
         label: maps[i]

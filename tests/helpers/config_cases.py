@@ -37,15 +37,18 @@ def write_voc_pseudo(root, splits=dict(train=4, val=1)):
 
 
 SEG_CASES = {
-    'rn38_voc.py': lambda root: write_voc(root, dict(train=4, val=1)),
-    'rn38_context.py': lambda root: write_context(root, dict(train=4, val=1)),
+    'rn38_voc.py':
+    lambda root: write_voc(root, dict(train=4, val=1)),
+    'rn38_context.py':
+    lambda root: write_context(root, dict(train=4, val=1)),
     'rn38_context60.py':
     lambda root: write_context(root, dict(train=4, val=1)),
     'rn38_cityscapes.py':
     lambda root: write_cityscapes(root, dict(train=2, val=1)),
     'rn38_ade20k.py':
     lambda root: write_ade20k(root, dict(training=4, validation=1)),
-    'wsss/rn38_voc_pseudo.py': write_voc_pseudo,
+    'wsss/rn38_voc_pseudo.py':
+    write_voc_pseudo,
 }
 CLS_CASES = ['rn38_in1k.py', 'rn38-a_in1k.py']
 
@@ -66,8 +69,9 @@ def write_crf_files(data_root, split, la_dir, ha_dir, seed=0):
         ha = la.copy()
         ha[0] *= 0.5
         for folder, scores in ((la_dir, la), (ha_dir, ha)):
-            np.save(osp.join(folder, f'{sample.name}.npy'),
-                    dict(zip(keys, scores.astype(np.float32))))
+            np.save(
+                osp.join(folder, f'{sample.name}.npy'),
+                dict(zip(keys, scores.astype(np.float32))))
 
 
 def write_voc_affinity(root, num_images, size):

@@ -95,8 +95,8 @@ class PSAAffNet(PlainResNet38):
         if not to_dense:
             return aff
         aff = aff.view(-1)
-        ind_from_exp = torch.unsqueeze(ind_from, dim=0).expand(
-            ft.size(2), -1).contiguous().view(-1)
+        ind_from_exp = torch.unsqueeze(
+            ind_from, dim=0).expand(ft.size(2), -1).contiguous().view(-1)
         indices = torch.stack([ind_from_exp, ind_to])
         indices_tp = torch.stack([ind_to, ind_from_exp])
         area = x.size(2)
@@ -139,18 +139,17 @@ def psa_random_walk(aff_fn, img, cam, alpha=16, beta=8, logt=8):
     orig_shape = img.shape
     padded_size = (int(np.ceil(img.shape[2] / 8) * 8),
                    int(np.ceil(img.shape[3] / 8) * 8))
-    p2d = (0, padded_size[1] - img.shape[3], 0,
-           padded_size[0] - img.shape[2])
+    p2d = (0, padded_size[1] - img.shape[3], 0, padded_size[0] - img.shape[2])
     img = F.pad(img, p2d)
     dheight = int(np.ceil(img.shape[2] / 8))
     dwidth = int(np.ceil(img.shape[3] / 8))
     cam_full_arr = np.zeros((21, orig_shape[2], orig_shape[3]), np.float32)
     for k, v in cam.items():
         cam_full_arr[k + 1] = v
-    cam_full_arr[0] = (1 - np.max(cam_full_arr[1:], (0),
-                                  keepdims=False))**alpha
-    cam_full_arr = np.pad(cam_full_arr, ((0, 0), (0, p2d[3]), (0, p2d[1])),
-                          mode='constant')
+    cam_full_arr[0] = (1 - np.max(cam_full_arr[1:],
+                                  (0), keepdims=False))**alpha
+    cam_full_arr = np.pad(
+        cam_full_arr, ((0, 0), (0, p2d[3]), (0, p2d[1])), mode='constant')
     with torch.no_grad():
         aff_mat = torch.pow(aff_fn(img), beta)
         trans_mat = aff_mat / torch.sum(aff_mat, dim=0, keepdim=True)
@@ -163,7 +162,9 @@ def psa_random_walk(aff_fn, img, cam, alpha=16, beta=8, logt=8):
         cam_rw = cam_rw.view(1, 21, dheight, dwidth)
         # PSA's nn.Upsample(mode='bilinear') under PyTorch 0.4:
         # align_corners=False
-        cam_rw = F.interpolate(cam_rw, (img.shape[2], img.shape[3]),
-                               mode='bilinear', align_corners=False)
+        cam_rw = F.interpolate(
+            cam_rw, (img.shape[2], img.shape[3]),
+            mode='bilinear',
+            align_corners=False)
         _, cam_rw_pred = torch.max(cam_rw, 1)
         return np.uint8(cam_rw_pred[0])[:orig_shape[2], :orig_shape[3]]

@@ -23,8 +23,10 @@ class DumpRankWeightsHook(Hook):
     def _dump(self, runner):
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()},
-                   osp.join(runner.work_dir, f'{self.when}_rank{runner.rank}.pth'))
+        torch.save({
+            k: v.detach().cpu()
+            for k, v in model.state_dict().items()
+        }, osp.join(runner.work_dir, f'{self.when}_rank{runner.rank}.pth'))
 
     def before_train(self, runner):
         if self.when == 'before_train':

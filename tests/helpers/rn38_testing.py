@@ -11,17 +11,22 @@ import textwrap
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_NORM = "dict(type='BN', eps=1.001e-5, requires_grad=True)"
 
-
 HELPERS = osp.dirname(osp.abspath(__file__))
 
 
 def tool_env(**extra):
     """Environment for the tools: unbuffered, this helpers folder importable
     (for test-only hooks), this interpreter for the shell launchers."""
-    return dict(os.environ, PYTHONUNBUFFERED='1', PYTHON=sys.executable,
-                PYTHONPATH=os.pathsep.join(
-                    [HELPERS, os.environ.get('PYTHONPATH', '')]),
-                **{k: str(v) for k, v in extra.items()})
+    return dict(
+        os.environ,
+        PYTHONUNBUFFERED='1',
+        PYTHON=sys.executable,
+        PYTHONPATH=os.pathsep.join([HELPERS,
+                                    os.environ.get('PYTHONPATH', '')]),
+        **{
+            k: str(v)
+            for k, v in extra.items()
+        })
 
 
 def tool_command(script, *args):
@@ -35,10 +40,14 @@ def run_tool(script, *args, env=None, timeout=600, check=True, cwd=REPO):
     """Run ``tools/<script>`` from ``cwd`` (the repo root); returns the
     CompletedProcess (stdout and stderr merged)."""
     cmd = tool_command(script, *args)
-    proc = subprocess.run(cmd, cwd=cwd, env=tool_env(**(env or {})),
-                          timeout=timeout,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)
+    proc = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=tool_env(**(env or {})),
+        timeout=timeout,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f'{" ".join(cmd)} exited {proc.returncode}:\n'
                              f'{proc.stdout[-6000:]}')
@@ -145,7 +154,8 @@ def write_config(path, base, body):
 def tiny_voc_config(path, data_root, max_iters=4, interval=2):
     """A child of configs/rn38_voc.py small enough for a CPU test: width
     1/16, 64x64 crops, plain BN, no pretrained weights."""
-    return write_config(path, 'rn38_voc.py', f'''
+    return write_config(
+        path, 'rn38_voc.py', f'''
         data_root = {data_root!r}
         crop_size = (64, 64)
         norm_cfg = {TINY_NORM}
@@ -209,8 +219,9 @@ def converted_voc_fixture(dst):
     predicts background everywhere, it predicts many classes, so what
     changes its predictions (TTA) shows."""
     src = osp.join(REPO, 'tests', 'data', 'mxnet', 'a1_s8_seg2_div16.params')
-    run_tool(osp.join('model_converters', 'rn38_to_mm.py'), src, dst,
-             '--arch', 'A1', '--num-classes', 21)
+    run_tool(
+        osp.join('model_converters', 'rn38_to_mm.py'), src, dst, '--arch',
+        'A1', '--num-classes', 21)
     return dst
 
 
@@ -272,8 +283,10 @@ def write_imagenet_weights(root):
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(cfg.model)
     os.makedirs(osp.join(root, 'checkpoints'), exist_ok=True)
-    torch.save({'state_dict': model.state_dict(), 'meta': {}},
-               osp.join(root, PRETRAINED))
+    torch.save({
+        'state_dict': model.state_dict(),
+        'meta': {}
+    }, osp.join(root, PRETRAINED))
 
 
 def randomize_psa_net(net, seed=0):

@@ -31,37 +31,51 @@ def parse_args():
         description='Benchmark ResNet-38 against its plain port, its fast '
         'path and mmseg ResNet-D8 networks')
     parser.add_argument(
-        '--cases', nargs='+', choices=list(CASES), default=list(CASES),
+        '--cases',
+        nargs='+',
+        choices=list(CASES),
+        default=list(CASES),
         help='cases to run, in this order (default: all)')
     parser.add_argument(
         '--reference', help='case the ratios refer to (default: the first)')
     parser.add_argument(
-        '--size', type=int, nargs='+', default=[512],
+        '--size',
+        type=int,
+        nargs='+',
+        default=[512],
         help='input size: H [W] (default 512)')
     parser.add_argument('--batch', type=int, default=1, help='batch size')
     parser.add_argument(
-        '--repeats', type=int, default=3,
+        '--repeats',
+        type=int,
+        default=3,
         help='timed runs per measurement; the median is reported')
     parser.add_argument(
         '--warmup', type=int, default=1, help='untimed runs before them')
     parser.add_argument(
         '--device', default='cpu', help='cpu, cuda or cuda:N (default cpu)')
     parser.add_argument(
-        '--bf16', action='store_true',
+        '--bf16',
+        action='store_true',
         help='also time bfloat16-autocast inference and compare its argmax '
         'with float32')
     parser.add_argument(
-        '--channels-last', action='store_true',
+        '--channels-last',
+        action='store_true',
         help='model and inputs in channels_last memory format')
     parser.add_argument(
-        '--amp', action='store_true',
+        '--amp',
+        action='store_true',
         help='train with mixed precision: mmengine AmpOptimWrapper (float16) '
         'on CUDA, mmrn38 CPUAmpOptimWrapper (bfloat16) on CPU')
     parser.add_argument(
-        '--train-bn', action='store_true',
+        '--train-bn',
+        action='store_true',
         help='train BN layers (norm_eval=False) instead of freezing them')
     parser.add_argument(
-        '--width', type=float, default=1.0,
+        '--width',
+        type=float,
+        default=1.0,
         help='multiplier of every channel count (e.g. 0.0625 for a quick '
         'check)')
     parser.add_argument(
@@ -89,9 +103,11 @@ def main():
         train_bn=args.train_bn,
         width=args.width,
         num_classes=args.num_classes)
-    bf16_flags = [flag for flag, used in (
-        ('--bf16', args.bf16),
-        ('--amp', args.amp and args.device == 'cpu')) if used]
+    bf16_flags = [
+        flag for flag, used in (('--bf16', args.bf16),
+                                ('--amp', args.amp and args.device == 'cpu'))
+        if used
+    ]
     if bf16_flags:
         supported, reason = bf16_support(args.device)
         if not supported:

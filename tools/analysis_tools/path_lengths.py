@@ -31,25 +31,35 @@ def parse_args(argv=None):
         'residual backbone (Veit et al.), and its effective depth',
         'mmseg / mmpretrain config')
     parser.add_argument(
-        '--compare', nargs='+', default=[],
+        '--compare',
+        nargs='+',
+        default=[],
         help='more configs, analysed alike (mmpretrain::... names work)')
     parser.add_argument(
-        '--checkpoint', help='weights of the first config\'s whole model '
+        '--checkpoint',
+        help='weights of the first config\'s whole model '
         '(default: its initialisation)')
     parser.add_argument('--images', help='folder of input images')
     parser.add_argument(
-        '--input-size', type=int, nargs=2, default=[224, 224],
-        metavar=('H', 'W'), help='input size (images are resized to it)')
+        '--input-size',
+        type=int,
+        nargs=2,
+        default=[224, 224],
+        metavar=('H', 'W'),
+        help='input size (images are resized to it)')
     parser.add_argument('--batch', type=int, default=2, help='batch size')
     parser.add_argument(
-        '--samples', type=int, default=100,
+        '--samples',
+        type=int,
+        default=100,
         help='subsets per path length (all where there are fewer)')
     parser.add_argument('--seed', type=int, default=0)
     add_device(parser)
     parser.add_argument(
         '--out', default='work_dirs/path_lengths', help='output folder')
     parser.add_argument(
-        '--no-zero-init-residual', action='store_true',
+        '--no-zero-init-residual',
+        action='store_true',
         help='build the ResNets whose last BN of each branch starts at zero '
         '(mmpretrain\'s and mmseg\'s zero_init_residual) without that')
     add_cfg_options(parser, 'override settings of the first config')
@@ -78,15 +88,20 @@ def main(argv=None):
             cfg = load(path, args.cfg_options if i == 0 else None)
             name = osp.splitext(osp.basename(path))[0]
             model = model_from_config(
-                cfg, args.checkpoint if i == 0 else None, args.device,
+                cfg,
+                args.checkpoint if i == 0 else None,
+                args.device,
                 zero_init_residual=not args.no_zero_init_residual)
             backbone = getattr(model, 'backbone', model)
-            inputs = input_batch(model, args.input_size, args.batch,
-                                 args.seed, args.images)
+            inputs = input_batch(model, args.input_size, args.batch, args.seed,
+                                 args.images)
             print(f'{name}: {type(backbone).__name__}', flush=True)
             start = time.time()
             results[name] = gradient_by_path_length(
-                backbone, inputs, samples=args.samples, seed=args.seed,
+                backbone,
+                inputs,
+                samples=args.samples,
+                seed=args.seed,
                 progress=True)
             results[name]['seconds'] = round(time.time() - start, 1)
     except (ConfigError, ValueError, OSError) as error:

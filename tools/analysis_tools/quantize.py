@@ -32,22 +32,32 @@ def parse_args(argv=None):
     parser.add_argument('config', help='mmseg config of the model')
     parser.add_argument('checkpoint', help='its checkpoint')
     parser.add_argument(
-        '--calib', required=True, metavar='DIR',
+        '--calib',
+        required=True,
+        metavar='DIR',
         help='folder of calibration images (sorted by name)')
     parser.add_argument(
-        '--num-calib', type=int, default=8,
+        '--num-calib',
+        type=int,
+        default=8,
         help='calibration images used (default 8)')
     parser.add_argument('--out', required=True, help='the .pt2 file')
     parser.add_argument(
-        '--shape', type=int, nargs=2, metavar=('H', 'W'),
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
         help='input height and width (default: the first calibration '
         'image\'s); images of other sizes are resized to it')
     parser.add_argument(
-        '--check', metavar='DIR',
+        '--check',
+        metavar='DIR',
         help='compare int8 (compiled) with float32 on these images: share '
         'of equal labels and seconds per image')
     parser.add_argument(
-        '--num-check', type=int, default=None,
+        '--num-check',
+        type=int,
+        default=None,
         help='images of --check used (default all)')
     args = parser.parse_args(argv)
     if args.num_calib < 1:
@@ -76,8 +86,13 @@ def check(model, program, images):
                 times[name].append(time.perf_counter() - start)
             equal += (outputs['float32'] == outputs['int8']).sum().item()
             total += outputs['int8'].numel()
-    return dict(label_agreement=equal / total, images=len(images),
-                **{f'{k}_s': statistics.median(v) for k, v in times.items()})
+    return dict(
+        label_agreement=equal / total,
+        images=len(images),
+        **{
+            f'{k}_s': statistics.median(v)
+            for k, v in times.items()
+        })
 
 
 def main(argv=None):
@@ -93,8 +108,10 @@ def main(argv=None):
         shape = tuple(args.shape or calib[0].shape[:2])
         held_out = None
         if args.check is not None:
-            held_out = [image_tensor(image, shape) for image in read_folder(
-                args.check, args.num_check)]
+            held_out = [
+                image_tensor(image, shape)
+                for image in read_folder(args.check, args.num_check)
+            ]
         model = load_segmentor(args.config, args.checkpoint)
         start = time.time()
         calibration = [image_tensor(image, shape) for image in calib]

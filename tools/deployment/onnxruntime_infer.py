@@ -17,8 +17,7 @@ import onnxruntime
 from PIL import Image
 
 
-def segment(session: onnxruntime.InferenceSession,
-            path: str) -> np.ndarray:
+def segment(session: onnxruntime.InferenceSession, path: str) -> np.ndarray:
     """The ``(H, W)`` uint8 label map of the image file ``path``."""
     rgb = np.asarray(Image.open(path).convert('RGB'), dtype=np.float32)
     image = rgb.transpose(2, 0, 1)[None]  # (1, 3, H, W), RGB 0..255

@@ -23,21 +23,30 @@ def parse_args(argv=None):
     parser = tool_parser(
         PROG, 'Export a ResNet-38 segmentor to ONNX (normalisation and the '
         'resize to the input size inside the graph).',
-        'mmseg config of the model', checkpoint=True)
+        'mmseg config of the model',
+        checkpoint=True)
     parser.add_argument('--out', required=True, help='the .onnx file')
     parser.add_argument(
-        '--shape', type=int, nargs=2, default=[512, 512],
+        '--shape',
+        type=int,
+        nargs=2,
+        default=[512, 512],
         metavar=('H', 'W'),
         help='input height and width (default 512 512); with --dynamic '
         'only the size traced')
     parser.add_argument(
-        '--dynamic', action='store_true',
+        '--dynamic',
+        action='store_true',
         help='batch, height and width free: one file for every image size')
     parser.add_argument(
-        '--opset', type=int, default=None,
+        '--opset',
+        type=int,
+        default=None,
         help='ONNX opset (default: mmrn38.deployment.DEFAULT_OPSET, 18)')
     parser.add_argument(
-        '--verify', nargs='*', metavar='IMAGE',
+        '--verify',
+        nargs='*',
+        metavar='IMAGE',
         help='compare ONNX Runtime with mmseg\'s inference_model on these '
         'images (none: a random image of --shape)')
     return parser.parse_args(argv)
@@ -48,16 +57,15 @@ def main(argv=None):
     from mmrn38.apis import InferenceError
     from mmrn38.deployment import (DEFAULT_OPSET, MAX_RELATIVE_DIFF,
                                    MIN_LABEL_AGREEMENT, ExportError,
-                                   export_onnx, load_segmentor,
-                                   random_image, read_rgb, verify_onnx)
+                                   export_onnx, load_segmentor, random_image,
+                                   read_rgb, verify_onnx)
     try:
         if not osp.isfile(args.config):
             raise ExportError(f'config not found: {args.config}')
         images = None
         if args.verify is not None:
-            images = [read_rgb(path) for path in args.verify] or [
-                random_image(tuple(args.shape))
-            ]
+            images = [read_rgb(path) for path in args.verify
+                      ] or [random_image(tuple(args.shape))]
             for path, image in zip(args.verify, images):
                 if not args.dynamic and image.shape[:2] != tuple(args.shape):
                     raise ExportError(

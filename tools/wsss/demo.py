@@ -31,37 +31,51 @@ def parse_args():
         default=osp.join(REPO, 'configs', 'wsss', 'rn38_demo_pseudo.py'),
         help='demo config of the segmentation network on pseudo-labels')
     parser.add_argument(
-        '--work-dir', default=osp.join(REPO, 'work_dirs', 'rn38_wsss_demo'),
+        '--work-dir',
+        default=osp.join(REPO, 'work_dirs', 'rn38_wsss_demo'),
         help='folder for the checkpoint, logs, CAMs and overlays')
     parser.add_argument(
-        '--data-root', default=osp.join(REPO, 'data', 'rn38_wsss_demo'),
+        '--data-root',
+        default=osp.join(REPO, 'data', 'rn38_wsss_demo'),
         help='folder of the generated dataset (made unless complete)')
     parser.add_argument(
         '--epochs', type=int, help='training epochs (default: config)')
     parser.add_argument(
-        '--scales', type=float, nargs='+', default=[1.0, 0.5, 1.5, 2.0],
+        '--scales',
+        type=float,
+        nargs='+',
+        default=[1.0, 0.5, 1.5, 2.0],
         help='CAM scales of the held-out images, each also mirrored '
         '(default: PSA\'s)')
     parser.add_argument(
-        '--train-scales', type=float, nargs='+', default=[1.0],
+        '--train-scales',
+        type=float,
+        nargs='+',
+        default=[1.0],
         help='CAM scales of the training images, each also mirrored '
         '(default 1.0, a quarter of the time of PSA\'s four: they only make '
         'the CRF files and the labels of the next networks)')
     parser.add_argument(
-        '--crf-alphas', type=float, nargs=2, default=list(DEMO_CRF_ALPHAS),
+        '--crf-alphas',
+        type=float,
+        nargs=2,
+        default=list(DEMO_CRF_ALPHAS),
         metavar=('LOW', 'HIGH'),
         help='background powers of the la / ha CRF files (default: the '
         'demo\'s, see mmrn38/wsss/demo.py; PSA\'s: 4 32)')
     parser.add_argument(
-        '--rw-alpha', type=float, default=DEMO_RW_ALPHA,
+        '--rw-alpha',
+        type=float,
+        default=DEMO_RW_ALPHA,
         help='background power of the random walk (default: the demo\'s; '
         'PSA\'s: 16)')
     parser.add_argument(
-        '--rw-logt', type=int, default=DEMO_RW_LOGT,
+        '--rw-logt',
+        type=int,
+        default=DEMO_RW_LOGT,
         help='squarings of the transition matrix (default 8, PSA\'s)')
     parser.add_argument(
-        '--num-overlays', type=int, default=8,
-        help='held-out images to draw')
+        '--num-overlays', type=int, default=8, help='held-out images to draw')
     return parser.parse_args()
 
 
@@ -76,8 +90,9 @@ def stage_table(result) -> str:
             ('segmentation', result['seg_miou'],
              'trained on the walked labels')]
     lines = ['stage          held-out mIoU (%)']
-    lines += [f'{name:<14} {miou:8.2f}           {note}'
-              for name, miou, note in rows]
+    lines += [
+        f'{name:<14} {miou:8.2f}           {note}' for name, miou, note in rows
+    ]
     return '\n'.join(lines)
 
 
@@ -85,11 +100,17 @@ def main():
     args = parse_args()
     start = time.time()
     result = run_wsss_demo(
-        args.config, args.aff_config, args.seg_config,
-        osp.abspath(args.work_dir), osp.abspath(args.data_root),
-        max_epochs=args.epochs, scales=args.scales,
-        train_scales=args.train_scales, crf_alphas=args.crf_alphas,
-        rw_alpha=args.rw_alpha, rw_logt=args.rw_logt,
+        args.config,
+        args.aff_config,
+        args.seg_config,
+        osp.abspath(args.work_dir),
+        osp.abspath(args.data_root),
+        max_epochs=args.epochs,
+        scales=args.scales,
+        train_scales=args.train_scales,
+        crf_alphas=args.crf_alphas,
+        rw_alpha=args.rw_alpha,
+        rw_logt=args.rw_logt,
         num_overlays=args.num_overlays)
     sweep = result['sweep']
     best = sweep.best
@@ -100,20 +121,22 @@ def main():
                       for t, m in zip(sweep.thresholds, sweep.miou))
     times = ', '.join(f'{stage} {seconds:.0f} s'
                       for stage, seconds in result['seconds'].items())
-    print(f'\n==> done in {time.time() - start:.0f} s ({times})\n'
-          f'held-out images:       {result["splits"]["val"]} (trained on '
-          f'{result["splits"]["train"]}, image-level labels only)\n'
-          f'{stage_table(result)}\n'
-          f'CAM IoU per class at the best threshold (%):\n{per_class}\n'
-          f'CAM mIoU by threshold: {curve}\n'
-          f'checkpoints:           {result["checkpoint"]} (classifier), '
-          f'{result["aff_checkpoint"]} (AffinityNet), '
-          f'{result["seg_checkpoint"]} (segmentation)\n'
-          f'CAMs (PSA format):     {result["cam_dir"]}/\n'
-          f'random-walk labels:    {result["rw_dir"]}/\n'
-          f'overlays:              {result["overlay_dir"]}/ '
-          f'({len(result["overlays"])} x image | mask | CAMs | '
-          f'pseudo-labels)', flush=True)
+    print(
+        f'\n==> done in {time.time() - start:.0f} s ({times})\n'
+        f'held-out images:       {result["splits"]["val"]} (trained on '
+        f'{result["splits"]["train"]}, image-level labels only)\n'
+        f'{stage_table(result)}\n'
+        f'CAM IoU per class at the best threshold (%):\n{per_class}\n'
+        f'CAM mIoU by threshold: {curve}\n'
+        f'checkpoints:           {result["checkpoint"]} (classifier), '
+        f'{result["aff_checkpoint"]} (AffinityNet), '
+        f'{result["seg_checkpoint"]} (segmentation)\n'
+        f'CAMs (PSA format):     {result["cam_dir"]}/\n'
+        f'random-walk labels:    {result["rw_dir"]}/\n'
+        f'overlays:              {result["overlay_dir"]}/ '
+        f'({len(result["overlays"])} x image | mask | CAMs | '
+        f'pseudo-labels)',
+        flush=True)
 
 
 if __name__ == '__main__':

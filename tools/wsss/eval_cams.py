@@ -25,20 +25,27 @@ def parse_args(argv=None):
         description='CAM pseudo-label mIoU over a sweep of background '
         'thresholds.')
     parser.add_argument(
-        '--data-root', required=True,
+        '--data-root',
+        required=True,
         help='VOC2012 folder (mmseg layout) with the masks')
     parser.add_argument(
         '--split', required=True, help='ImageSets/Segmentation/<split>.txt')
     parser.add_argument('--cam-dir', help='folder of the <name>.npy CAMs')
     parser.add_argument(
-        '--label-dir', action='append', default=[],
+        '--label-dir',
+        action='append',
+        default=[],
         help='folder of <name>.png labels (0 .. num-classes - 1, 255 for '
         'none); repeat it to compare several')
     parser.add_argument(
-        '--num-classes', type=int, default=21,
+        '--num-classes',
+        type=int,
+        default=21,
         help='labels with background (default 21, VOC)')
     parser.add_argument(
-        '--thresholds', type=float, nargs='+',
+        '--thresholds',
+        type=float,
+        nargs='+',
         help='background thresholds (default 0.05, 0.10 ... 0.95)')
     return parser.parse_args(argv)
 
@@ -60,8 +67,10 @@ def report(sweep, names):
     lines.append(f'best background threshold {sweep.thresholds[best]:.2f}: '
                  f'mIoU {sweep.miou[best]:.2f} % over {sweep.num_images} '
                  f'images')
-    lines += [f'  {name:<14} {iou:6.2f}'
-              for name, iou in zip(names, sweep.iou[best])]
+    lines += [
+        f'  {name:<14} {iou:6.2f}'
+        for name, iou in zip(names, sweep.iou[best])
+    ]
     return lines
 
 
@@ -69,16 +78,18 @@ def comparison(columns, names):
     """Lines of one table of per-class IoU (%), a column per source:
     ``columns`` is a list of ``(title, iou, miou)``."""
     widths = [max(8, len(title)) for title, _, _ in columns]
-    lines = ['  '.join([f'{"class":<14}'] + [
-        f'{title:>{w}}' for (title, _, _), w in zip(columns, widths)
-    ])]
+    lines = [
+        '  '.join(
+            [f'{"class":<14}'] +
+            [f'{title:>{w}}' for (title, _, _), w in zip(columns, widths)])
+    ]
     for k, name in enumerate(names):
-        lines.append('  '.join([f'{name:<14}'] + [
-            f'{iou[k]:{w}.2f}' for (_, iou, _), w in zip(columns, widths)
-        ]))
-    lines.append('  '.join([f'{"mIoU":<14}'] + [
-        f'{miou:{w}.2f}' for (_, _, miou), w in zip(columns, widths)
-    ]))
+        lines.append('  '.join(
+            [f'{name:<14}'] +
+            [f'{iou[k]:{w}.2f}' for (_, iou, _), w in zip(columns, widths)]))
+    lines.append('  '.join(
+        [f'{"mIoU":<14}'] +
+        [f'{miou:{w}.2f}' for (_, _, miou), w in zip(columns, widths)]))
     return lines
 
 
@@ -100,9 +111,9 @@ def main(argv=None):
     columns, lines = [], []
     try:
         if args.cam_dir is not None:
-            sweep = evaluate_cams(
-                args.data_root, args.split, args.cam_dir, args.num_classes,
-                args.thresholds or DEFAULT_THRESHOLDS)
+            sweep = evaluate_cams(args.data_root, args.split, args.cam_dir,
+                                  args.num_classes, args.thresholds
+                                  or DEFAULT_THRESHOLDS)
             lines += report(sweep, names)
             best = sweep.best
             columns.append((f'CAM@{sweep.thresholds[best]:.2f}',

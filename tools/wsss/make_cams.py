@@ -30,20 +30,27 @@ def parse_args(argv=None):
     parser.add_argument('config', help='mmpretrain config with a CAMHead')
     parser.add_argument('checkpoint', help='its checkpoint')
     parser.add_argument(
-        '--data-root', required=True,
+        '--data-root',
+        required=True,
         help='VOC2012 folder: JPEGImages/, SegmentationClassAug/ or '
         'SegmentationClass/, ImageSets/Segmentation/')
     parser.add_argument(
-        '--split', required=True,
+        '--split',
+        required=True,
         help='ImageSets/Segmentation/<split>.txt (train, val, aug ...)')
     parser.add_argument('--out-cam', help='folder of the <name>.npy CAMs')
     parser.add_argument(
         '--out-pred', help='folder of the <name>.png pseudo-labels')
     parser.add_argument(
-        '--scales', type=float, nargs='+', default=[1.0, 0.5, 1.5, 2.0],
+        '--scales',
+        type=float,
+        nargs='+',
+        default=[1.0, 0.5, 1.5, 2.0],
         help='image scales, each also mirrored (default: PSA\'s)')
     parser.add_argument(
-        '--bg-thresh', type=float, default=0.2,
+        '--bg-thresh',
+        type=float,
+        default=0.2,
         help='background score of --out-pred (default 0.2, PSA\'s)')
     parser.add_argument(
         '--out-la-crf',
@@ -54,16 +61,22 @@ def parse_args(argv=None):
         help='folder of the <name>.npy CRF maps with a strong background '
         '(--high-alpha)')
     parser.add_argument(
-        '--low-alpha', type=float, default=4,
+        '--low-alpha',
+        type=float,
+        default=4,
         help='background power of --out-la-crf (default 4, PSA\'s)')
     parser.add_argument(
-        '--high-alpha', type=float, default=32,
+        '--high-alpha',
+        type=float,
+        default=32,
         help='background power of --out-ha-crf (default 32, PSA\'s)')
     parser.add_argument(
-        '--device', default='cuda' if torch.cuda.is_available() else 'cpu',
+        '--device',
+        default='cuda' if torch.cuda.is_available() else 'cpu',
         help='cpu, cuda, cuda:1 ... (default: cuda if available)')
     parser.add_argument(
-        '--fast', action='store_true',
+        '--fast',
+        action='store_true',
         help='run the classifier through mmrn38.optimize_for_inference '
         '(float32: the same CAMs to float32 rounding, faster)')
     return parser.parse_args(argv)

@@ -26,13 +26,16 @@ def parse_args(argv=None):
     parser.add_argument('config', help='mmseg config of an AffinityNet')
     parser.add_argument('checkpoint', help='its checkpoint')
     parser.add_argument(
-        '--data-root', required=True,
+        '--data-root',
+        required=True,
         help='VOC2012 folder: JPEGImages/, ImageSets/Segmentation/')
     parser.add_argument(
-        '--split', required=True,
+        '--split',
+        required=True,
         help='ImageSets/Segmentation/<split>.txt (train, aug ...)')
     parser.add_argument(
-        '--cam-dir', required=True,
+        '--cam-dir',
+        required=True,
         help='folder of the <name>.npy CAM dicts (make_cams.py --out-cam)')
     parser.add_argument(
         '--out-rw', help='folder of the <name>.png pseudo-labels')
@@ -41,21 +44,30 @@ def parse_args(argv=None):
         help='folder of the <name>.npy walked scores {0: background, '
         'class index + 1: map}')
     parser.add_argument(
-        '--alpha', type=float, default=16,
+        '--alpha',
+        type=float,
+        default=16,
         help='power of the background score (1 - max CAM) (default 16, '
         'PSA\'s)')
     parser.add_argument(
-        '--beta', type=float, default=8,
+        '--beta',
+        type=float,
+        default=8,
         help='power of the affinities (default 8, PSA\'s)')
     parser.add_argument(
-        '--logt', type=int, default=8,
+        '--logt',
+        type=int,
+        default=8,
         help='squarings of the transition matrix: 2**logt steps (default '
         '8, PSA\'s)')
     parser.add_argument(
-        '--num-classes', type=int, default=21,
+        '--num-classes',
+        type=int,
+        default=21,
         help='labels with background (default 21, VOC)')
     parser.add_argument(
-        '--device', default='cuda' if torch.cuda.is_available() else 'cpu',
+        '--device',
+        default='cuda' if torch.cuda.is_available() else 'cpu',
         help='cpu, cuda, cuda:1 ... (default: cuda if available)')
     return parser.parse_args(argv)
 

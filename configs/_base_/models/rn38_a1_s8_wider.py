@@ -55,8 +55,12 @@ model = dict(
         # the original's initialisation of new layers: MXNet's Xavier
         # (gaussian, fan-in, magnitude 2) = N(0, 2 / fan_in), bias 0
         init_cfg=dict(
-            type='Kaiming', layer='Conv2d', mode='fan_in',
-            nonlinearity='relu', distribution='normal', bias=0)),
+            type='Kaiming',
+            layer='Conv2d',
+            mode='fan_in',
+            nonlinearity='relu',
+            distribution='normal',
+            bias=0)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 # the lr of the schedules is for a total batch of 16; scale with the real

@@ -38,8 +38,7 @@ def resize_float_map(data: np.ndarray, size_hw: Tuple[int, int],
     """
     height, width = size_hw
     return np.stack([
-        np.asarray(
-            Image.fromarray(channel).resize((width, height), resample))
+        np.asarray(Image.fromarray(channel).resize((width, height), resample))
         for channel in np.asarray(data, dtype=np.float32)
     ])
 

@@ -86,8 +86,8 @@ class BNReLUConvs(torch.autograd.Function):
                                                     norm.running_var)
         ctx.save_for_backward(x, keep, *running, norm_weight, norm_bias,
                               *conv_weights)
-        ctx.batch_stats, ctx.eps, ctx.p, ctx.convs = (batch_stats, norm.eps,
-                                                      p, convs)
+        ctx.batch_stats, ctx.eps, ctx.p, ctx.convs = (batch_stats, norm.eps, p,
+                                                      convs)
         return outs
 
     @staticmethod
@@ -97,9 +97,10 @@ class BNReLUConvs(torch.autograd.Function):
         needs = ctx.needs_input_grad
         norm_mask = [needs[0], needs[4], needs[5]]  # x, weight, bias
         # the convs' input again, and the statistics BN normalised with
-        act, mean, invstd = torch.native_batch_norm(
-            x, norm_weight, norm_bias, running_mean, running_var,
-            ctx.batch_stats, 0., ctx.eps)
+        act, mean, invstd = torch.native_batch_norm(x, norm_weight, norm_bias,
+                                                    running_mean, running_var,
+                                                    ctx.batch_stats, 0.,
+                                                    ctx.eps)
         act.relu_()
         if keep is not None:
             noise = keep.to(act.dtype).div_(1 - ctx.p)
@@ -185,18 +186,31 @@ class PreActUnit(nn.Module):
         self.norm1 = build_norm_layer(norm_cfg, in_channels)[1]
         if in_channels != out_channels or stride != 1:
             self.shortcut = build_conv_layer(
-                conv_cfg, in_channels, out_channels, 1, stride=stride,
+                conv_cfg,
+                in_channels,
+                out_channels,
+                1,
+                stride=stride,
                 bias=False)
         else:
             self.shortcut = None
 
-    def _conv(self, in_channels, out_channels, kernel_size, stride=1,
+    def _conv(self,
+              in_channels,
+              out_channels,
+              kernel_size,
+              stride=1,
               dilation=1):
         """A bias-free conv keeping the spatial size (up to ``stride``)."""
         return build_conv_layer(
-            self.conv_cfg, in_channels, out_channels, kernel_size,
-            stride=stride, padding=dilation * (kernel_size // 2),
-            dilation=dilation, bias=False)
+            self.conv_cfg,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=dilation * (kernel_size // 2),
+            dilation=dilation,
+            bias=False)
 
     def _norm(self, channels):
         return build_norm_layer(self.norm_cfg, channels)[1]
@@ -204,8 +218,8 @@ class PreActUnit(nn.Module):
     def _check_memory_lean(self):
         """Raise unless every stage can run through :class:`BNReLUConvs`."""
         for name, module in self.named_children():
-            if name.startswith('norm') and not (isinstance(
-                    module, _BatchNorm) and module.affine):
+            if name.startswith('norm') and not (isinstance(module, _BatchNorm)
+                                                and module.affine):
                 raise ValueError(f'memory_lean needs affine BN layers, got '
                                  f'{module!r}')
             if (name.startswith('conv') or name == 'shortcut') and (
@@ -214,7 +228,10 @@ class PreActUnit(nn.Module):
                 raise ValueError(f'memory_lean needs bias-free nn.Conv2d '
                                  f'layers with zero padding, got {module!r}')
 
-    def _stage(self, x: Tensor, norm: nn.Module, convs: Sequence[nn.Module],
+    def _stage(self,
+               x: Tensor,
+               norm: nn.Module,
+               convs: Sequence[nn.Module],
                dropout: Optional[nn.Module] = None) -> Tuple[Tensor]:
         """``conv(dropout(relu(norm(x))))`` for each conv of ``convs``.
 
@@ -225,8 +242,8 @@ class PreActUnit(nn.Module):
         if self.memory_lean and torch.is_grad_enabled():
             p = dropout.p if isinstance(dropout, nn.Dropout) and \
                 dropout.training else 0.
-            return BNReLUConvs.apply(x, norm, p, convs, norm.weight,
-                                     norm.bias, *(c.weight for c in convs))
+            return BNReLUConvs.apply(x, norm, p, convs, norm.weight, norm.bias,
+                                     *(c.weight for c in convs))
         act = torch.relu(norm(x))
         if dropout is not None:
             act = dropout(act)
@@ -263,8 +280,14 @@ class PreActBasicUnit(PreActUnit):
         (the others as in :class:`PreActUnit`)
     """
 
-    def __init__(self, in_channels, mid_channels, out_channels, stride=1,
-                 first_dilation=1, dilation=1, **kwargs):
+    def __init__(self,
+                 in_channels,
+                 mid_channels,
+                 out_channels,
+                 stride=1,
+                 first_dilation=1,
+                 dilation=1,
+                 **kwargs):
         super().__init__(in_channels, out_channels, stride, **kwargs)
         self.conv1 = self._conv(in_channels, mid_channels, 3, stride,
                                 first_dilation)
@@ -300,9 +323,16 @@ class PreActBottleneckUnit(PreActUnit):
         (the others as in :class:`PreActUnit`)
     """
 
-    def __init__(self, in_channels, mid_channels, out_channels, stride=1,
-                 first_dilation=1, dilation=1, dropout=0.,
-                 dropout_layout='original', **kwargs):
+    def __init__(self,
+                 in_channels,
+                 mid_channels,
+                 out_channels,
+                 stride=1,
+                 first_dilation=1,
+                 dilation=1,
+                 dropout=0.,
+                 dropout_layout='original',
+                 **kwargs):
         super().__init__(in_channels, out_channels, stride, **kwargs)
         if dropout_layout == 'psa' and self.memory_lean:
             raise ValueError('memory_lean recomputes element-wise dropout '

@@ -222,7 +222,8 @@ class ResNet38(BaseModule):
         channels, prev_dilation = stem_channels, 1
         for level, (num_units, plan, stride, dilation) in enumerate(
                 zip(settings['units'], settings['channels'], strides,
-                    dilations), start=2):
+                    dilations),
+                start=2):
             *mid, out = [scale(c) for c in plan]
             if len(mid) == 1:
                 unit_type, extra = PreActBasicUnit, dict()
@@ -245,8 +246,8 @@ class ResNet38(BaseModule):
                     pool=dict(
                         stride=stride,
                         dilation=prev_dilation,
-                        padding=pool_padding if stride == 2 else
-                        prev_dilation))
+                        padding=pool_padding
+                        if stride == 2 else prev_dilation))
             else:
                 # Model A1: the unit's first conv strides and keeps the old
                 # dilation
@@ -316,9 +317,14 @@ class ResNet38(BaseModule):
             # the original's: MXNet's Xavier (gaussian, fan-in, magnitude 2)
             # = N(0, 2 / fan_in); BN gamma 1, beta 0
             return [
-                dict(type='Kaiming', layer='Conv2d', mode='fan_in',
-                     nonlinearity='relu', distribution='normal'),
-                dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
+                dict(
+                    type='Kaiming',
+                    layer='Conv2d',
+                    mode='fan_in',
+                    nonlinearity='relu',
+                    distribution='normal'),
+                dict(
+                    type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
             ]
         return init_cfg
 

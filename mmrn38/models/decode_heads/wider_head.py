@@ -63,8 +63,11 @@ class WiderHead(BaseDecodeHead):
         ``h = ceil((H - s // 2) / s)`` rows (``H = s * h`` does).
     """
 
-    def __init__(self, num_convs: int = 2, kernel_size: int = 3,
-                 dilation: int = 12, label_stride: Optional[int] = None,
+    def __init__(self,
+                 num_convs: int = 2,
+                 kernel_size: int = 3,
+                 dilation: int = 12,
+                 label_stride: Optional[int] = None,
                  **kwargs):
         if num_convs not in (1, 2):
             raise ValueError(f'num_convs must be 1 or 2, got {num_convs!r}')
@@ -89,13 +92,20 @@ class WiderHead(BaseDecodeHead):
         if num_convs == 2:
             self.conv = ConvAct(
                 build_conv_layer(
-                    self.conv_cfg, self.in_channels, self.channels,
-                    kernel_size, padding=padding, dilation=dilation,
+                    self.conv_cfg,
+                    self.in_channels,
+                    self.channels,
+                    kernel_size,
+                    padding=padding,
+                    dilation=dilation,
                     bias=True), build_activation_layer(self.act_cfg))
         else:
             self.conv = None
         self.conv_seg = nn.Conv2d(
-            self.channels, self.out_channels, kernel_size, padding=padding,
+            self.channels,
+            self.out_channels,
+            kernel_size,
+            padding=padding,
             dilation=dilation)
 
     def forward(self, inputs) -> Tensor:

@@ -67,8 +67,8 @@ def affinity_pair_indices(radius: int,
 
 def _by_offset(values: Tensor, num_from: int) -> Tensor:
     """``(..., D * P)`` values of the pairs -> ``(..., D, P)``."""
-    return values.view(*values.shape[:-1], values.shape[-1] // max(
-        num_from, 1), num_from)
+    return values.view(*values.shape[:-1],
+                       values.shape[-1] // max(num_from, 1), num_from)
 
 
 def pairwise_affinities(feats: Tensor, ind_from: Tensor,
@@ -202,8 +202,8 @@ class AffinityHead(BaseModule):
         self.f8_3 = nn.Conv2d(in_channels[0], channels[0], 1, bias=False)
         self.f8_4 = nn.Conv2d(in_channels[1], channels[1], 1, bias=False)
         self.f8_5 = nn.Conv2d(in_channels[2], channels[2], 1, bias=False)
-        self.f9 = nn.Conv2d(self.out_channels, self.out_channels, 1,
-                            bias=False)
+        self.f9 = nn.Conv2d(
+            self.out_channels, self.out_channels, 1, bias=False)
 
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
         """Three taps ``(B, in_channels[i], h, w)`` -> features
@@ -211,7 +211,8 @@ class AffinityHead(BaseModule):
         x = torch.cat([
             F.elu(conv(x))
             for conv, x in zip((self.f8_3, self.f8_4, self.f8_5), inputs)
-        ], dim=1)
+        ],
+                      dim=1)
         return F.elu(self.f9(x))
 
     def affinities(self, feats: Tensor) -> Tensor:

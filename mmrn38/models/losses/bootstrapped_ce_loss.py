@@ -37,8 +37,11 @@ class BootstrappedCrossEntropyLoss(nn.Module):
         at the same positions (see ``WiderHead(label_stride=8)``).
     """
 
-    def __init__(self, thresh: float = 0.6, min_kept: int = 256,
-                 loss_weight: float = 1.0, loss_name: str = 'loss_ce'):
+    def __init__(self,
+                 thresh: float = 0.6,
+                 min_kept: int = 256,
+                 loss_weight: float = 1.0,
+                 loss_name: str = 'loss_ce'):
         super().__init__()
         if not 0 < thresh <= 1:
             raise ValueError(f'thresh must be in (0, 1], got {thresh!r}')
@@ -49,8 +52,12 @@ class BootstrappedCrossEntropyLoss(nn.Module):
         self.loss_weight = loss_weight
         self._loss_name = loss_name
 
-    def forward(self, cls_score: Tensor, label: Tensor, weight=None,
-                ignore_index: int = 255, **kwargs) -> Tensor:
+    def forward(self,
+                cls_score: Tensor,
+                label: Tensor,
+                weight=None,
+                ignore_index: int = 255,
+                **kwargs) -> Tensor:
         if weight is not None:
             raise ValueError('BootstrappedCrossEntropyLoss takes no pixel '
                              'weights (the original has none)')
@@ -67,8 +74,8 @@ class BootstrappedCrossEntropyLoss(nn.Module):
         if label.numel() > self.min_kept:
             with torch.no_grad():
                 prob = (-nll).exp()
-                threshold = torch.tensor(self.thresh, dtype=prob.dtype,
-                                         device=prob.device)
+                threshold = torch.tensor(
+                    self.thresh, dtype=prob.dtype, device=prob.device)
                 if self.min_kept > 0:
                     kth = prob.kthvalue(self.min_kept).values
                     threshold = torch.maximum(threshold, kth)

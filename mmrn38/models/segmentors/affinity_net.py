@@ -113,9 +113,8 @@ class AffinityNet(BaseModel):
             raise ValueError('AffinityNet: mode "loss" needs data samples '
                              'with gt_sem_seg')
         stride = self.backbone.out_stride
-        label = torch.stack([
-            s.gt_sem_seg.data[0, ::stride, ::stride] for s in data_samples
-        ])
+        label = torch.stack(
+            [s.gt_sem_seg.data[0, ::stride, ::stride] for s in data_samples])
         return label.to(feats.device)
 
     def affinities(self, inputs: Tensor) -> Tensor:
@@ -140,8 +139,9 @@ class AffinityNet(BaseModel):
         """
         feats = self.forward(inputs)
         b, _, h, w = feats.shape
-        ind_from, ind_to = (i.to(feats.device) for i in
-                            affinity_pair_indices(self.head.radius, (h, w)))
+        ind_from, ind_to = (
+            i.to(feats.device)
+            for i in affinity_pair_indices(self.head.radius, (h, w)))
         aff = pairwise_affinities(feats, ind_from, ind_to).flatten(1)
         rows = ind_from.repeat(len(pair_offsets(self.head.radius)))
         dense = feats.new_zeros(b, h * w, h * w)

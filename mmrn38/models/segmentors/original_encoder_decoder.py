@@ -120,8 +120,10 @@ class OriginalEncoderDecoder(EncoderDecoder):
         # the original reads shifted windows of the image framed by s / 2
         # zeros: window k starts at p / 2 + k p, the image content moves by
         # s / 2 - (p / 2 + k p)
-        shifts = [self.stride // 2 - (step // 2 + k * step)
-                  for k in range(self.steps)]
+        shifts = [
+            self.stride // 2 - (step // 2 + k * step)
+            for k in range(self.steps)
+        ]
         probs = None
         for iy, dy in enumerate(shifts):
             for ix, dx in enumerate(shifts):
@@ -171,8 +173,9 @@ class OriginalEncoderDecoder(EncoderDecoder):
                                      f'{sample.flip_direction!r}')
                 img = img.flip(-1)
             sample.set_data(
-                dict(canvas_probs=PixelData(
-                    data=self.image_probs(img, flip=flip))))
+                dict(
+                    canvas_probs=PixelData(
+                        data=self.image_probs(img, flip=flip))))
         return data_samples
 
     def postprocess_probs(
@@ -205,10 +208,11 @@ class OriginalEncoderDecoder(EncoderDecoder):
                 dict(pred_sem_seg=PixelData(data=labels.to(probs.device))))
         return data_samples
 
-    def predict(self,
-                inputs: Tensor,
-                data_samples: Optional[List[SegDataSample]] = None
-                ) -> List[SegDataSample]:
+    def predict(
+        self,
+        inputs: Tensor,
+        data_samples: Optional[List[SegDataSample]] = None
+    ) -> List[SegDataSample]:
         """(N, 3, H, W) -> data samples with ``pred_sem_seg`` and
         ``canvas_probs``, by the original's procedure."""
         return self.postprocess_probs(self.predict_probs(inputs, data_samples))
@@ -226,14 +230,18 @@ class OriginalTTAModel(BaseTTAModel):
         predictions = []
         for i in range(num_views):
             view = self.module.data_preprocessor(
-                {key: value[i] for key, value in data.items()}, False)
+                {
+                    key: value[i]
+                    for key, value in data.items()
+                }, False)
             predictions.append(
                 self.module.predict_probs(view['inputs'],
                                           view['data_samples']))
         return self.merge_preds(list(zip(*predictions)))
 
-    def merge_preds(self, data_samples_list: List[List[SegDataSample]]
-                    ) -> List[SegDataSample]:
+    def merge_preds(
+            self, data_samples_list: List[List[SegDataSample]]
+    ) -> List[SegDataSample]:
         """Per image, the list of its views -> one sample: ``canvas_probs``
         averaged, ``pred_sem_seg`` from them."""
         merged = []
