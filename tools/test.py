@@ -66,6 +66,7 @@ def main(argv=None):
             cfg = use_fast_path(cfg, bf16=args.bf16)
         with unknown_types_as_config_error(cfg):
             build_runner(cfg).test()
+        close_distributed(wait_for_peers=True)
     except (ConfigError, CheckpointError, FileNotFoundError) as error:
         # a config that cannot be used, a missing or unreadable checkpoint,
         # a missing data set

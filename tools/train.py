@@ -34,6 +34,7 @@ def main(argv=None):
         cfg = prepare_train(cfg, resume=args.resume, amp=args.amp)
         with unknown_types_as_config_error(cfg):
             build_runner(cfg).train()
+        close_distributed(wait_for_peers=True)
     except (ConfigError, FileNotFoundError) as error:
         # a config that cannot be used, a missing data set or weights file
         return error_line(PROG, error)

@@ -283,11 +283,21 @@ def setup_cpu_distributed(cfg: Config) -> Config:
     return cfg
 
 
-def close_distributed() -> None:
+def close_distributed(wait_for_peers: bool = False) -> None:
     """Leave the process group, if any, before the process exits: a gloo
     group still open at interpreter exit can abort a finished process
-    ("terminate called without an active exception")."""
+    ("terminate called without an active exception").
+
+    Args:
+        wait_for_peers (bool): First wait at a barrier for every rank (after
+            a run that ended well), so that no rank tears its connections
+            down while rank 0 still writes its last checkpoint or log; a
+            resumed 2-process run once aborted at exit on rank 0 without
+            it. Not after an error: the peers may never arrive.
+    """
     if dist.is_available() and dist.is_initialized():
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()
 
 
