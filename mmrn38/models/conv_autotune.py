@@ -192,6 +192,34 @@ def plan_summary(plan: dict) -> str:
         counts.items(), key=lambda kv: -kv[1])) or 'no 3x3 conv run yet'
 
 
+def frozen_conv_copy(cls: type,
+                     conv: nn.Conv2d,
+                     dtype: Optional[torch.dtype] = None,
+                     padding_mode: str = 'zeros') -> nn.Conv2d:
+    """A ``cls`` (an ``nn.Conv2d`` subclass) with ``conv``'s geometry and
+    its parameters, detached, cast to ``dtype`` (kept where ``None``) and not
+    trainable; built on the meta device, so nothing is initialised twice."""
+    new = cls(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        conv.bias is not None,
+        padding_mode,
+        device='meta')
+    for name, param in conv.named_parameters(recurse=False):
+        value = param.detach()
+        setattr(
+            new, name,
+            nn.Parameter(
+                value if dtype is None else value.to(dtype),
+                requires_grad=False))
+    return new
+
+
 class AutotunedConv2d(nn.Module):
     """A 3x3 stride-1 convolution that runs, for each input shape, the
     fastest of its candidate kernels on this machine, chosen by
@@ -236,20 +264,7 @@ class AutotunedConv2d(nn.Module):
         self.chosen: Dict[Tuple[int, ...], str] = {}
 
     def _winograd(self, tile: int) -> WinogradConv2d:
-        conv = self.direct
-        source = nn.Conv2d(
-            conv.in_channels,
-            conv.out_channels,
-            3,
-            padding=conv.padding,
-            dilation=conv.dilation,
-            bias=conv.bias is not None,
-            device='meta')
-        source.weight = nn.Parameter(
-            conv.weight.detach().float(), requires_grad=False)
-        if conv.bias is not None:
-            source.bias = nn.Parameter(
-                conv.bias.detach().float(), requires_grad=False)
+        source = frozen_conv_copy(nn.Conv2d, self.direct, torch.float32)
         return WinogradConv2d(source, tile, self.dtype)
 
     def _candidate(self, name: str) -> nn.Module:

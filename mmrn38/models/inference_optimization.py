@@ -56,7 +56,8 @@ from torch.utils.flop_counter import conv_flop_count, register_flop_formula
 from ..utils.device_features import bf16_support, cpu_flags
 from .backbones import PreActBottleneckUnit, ResNet38
 from .backbones.residual_units import PreActUnit
-from .conv_autotune import AutotunedConv2d, kernel_name, shared_choices
+from .conv_autotune import (AutotunedConv2d, frozen_conv_copy, kernel_name,
+                            shared_choices)
 from .winograd_conv import WinogradConv2d, is_winograd_compatible, pays_off
 
 
@@ -128,23 +129,7 @@ class BFloat16Conv2d(nn.Conv2d):
     @classmethod
     def from_conv(cls, conv: nn.Conv2d) -> 'BFloat16Conv2d':
         """The bfloat16 copy of ``conv`` (no longer trainable)."""
-        new = cls(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            conv.stride,
-            conv.padding,
-            conv.dilation,
-            conv.groups,
-            conv.bias is not None,
-            conv.padding_mode,
-            device='meta')
-        for name, param in conv.named_parameters(recurse=False):
-            setattr(
-                new, name,
-                nn.Parameter(
-                    param.detach().to(torch.bfloat16), requires_grad=False))
-        return new
+        return frozen_conv_copy(cls, conv, torch.bfloat16, conv.padding_mode)
 
     def forward(self, x: Tensor) -> Tensor:
         out = super().forward(x.to(torch.bfloat16))
@@ -174,19 +159,7 @@ class PrepackedConv2d(nn.Conv2d):
     def from_conv(cls, conv: nn.Conv2d) -> 'PrepackedConv2d':
         """The prepacked copy of ``conv`` (an ``nn.Conv2d`` or
         :class:`BFloat16Conv2d` on the CPU)."""
-        new = cls(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            conv.stride,
-            conv.padding,
-            conv.dilation,
-            conv.groups,
-            conv.bias is not None,
-            device='meta')
-        for name, param in conv.named_parameters(recurse=False):
-            setattr(new, name,
-                    nn.Parameter(param.detach(), requires_grad=False))
+        new = frozen_conv_copy(cls, conv)
         # oneDNN picks the blocked layout for a nominal input size; other
         # sizes run on the same packed weights
         new.packed = torch.ops.mkldnn._reorder_convolution_weight(
