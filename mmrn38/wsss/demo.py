@@ -40,11 +40,15 @@ TRAIN, HELD_OUT = 'train', 'val'
 # about 0.2; the demo's CAMs, 16x16 maps of 128-pixel scenes, are blobs
 # whose best threshold is 0.65. The powers below put the crossing of
 # (1 - cam) ** alpha and cam where PSA's sit relative to that threshold
-# (la: confident foreground only, ha: confident background only);
+# (la: confident foreground only, ha: confident background only) and, for
+# the walk, at the threshold itself (ln 0.65 / ln 0.35 = 0.41).
+# The walk's squarings: diffusion reaches sqrt(steps) positions, and the
+# demo's stride-8 grid is 16 positions across where VOC's is about 63, so
+# 2 ** 8 steps on VOC are (16 / 63) ** 2 * 2 ** 8 = 2 ** 4 steps here.
 # docs/en/user_guides/wsss.md has the measurements.
 DEMO_CRF_ALPHAS = (0.15, 2.5)
-DEMO_RW_ALPHA = 1.
-DEMO_RW_LOGT = 8
+DEMO_RW_ALPHA = 0.4
+DEMO_RW_LOGT = 4
 
 
 def heatmap(cams: dict, shape) -> np.ndarray:

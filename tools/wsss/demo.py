@@ -73,7 +73,8 @@ def parse_args():
         '--rw-logt',
         type=int,
         default=DEMO_RW_LOGT,
-        help='squarings of the transition matrix (default 8, PSA\'s)')
+        help='squarings of the transition matrix (default: the demo\'s; '
+        'PSA\'s: 8)')
     parser.add_argument(
         '--num-overlays', type=int, default=8, help='held-out images to draw')
     return parser.parse_args()
