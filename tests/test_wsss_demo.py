@@ -2,10 +2,12 @@
 -> CAMs and CRF files -> AffinityNet -> random walk -> segmentation network,
 and its table of held-out mIoU per stage."""
 import os
+import re
 
+import pytest
 from mmengine.registry import DefaultScope
 from PIL import Image
-from rn38_testing import load_tool, write_config
+from rn38_testing import load_tool, run_tool, write_config
 
 
 def test_wsss_demo_chain(tmp_path):
@@ -72,3 +74,22 @@ def test_wsss_demo_chain(tmp_path):
             for line in table[1:]] == ['CAM', 'random', 'segmentation']
     for path in result['overlays']:
         assert Image.open(path).size == (4 * 80, 80)
+
+
+@pytest.mark.slow
+def test_wsss_demo_as_shipped(tmp_path):
+    """``make demo-wsss`` as shipped (tools/wsss/demo.py, its configs and
+    defaults; only the folders in tmp_path): the random walk's labels beat
+    the CAMs on the held-out images (4 min on 2 cores)."""
+    proc = run_tool(
+        'wsss/demo.py',
+        '--work-dir',
+        tmp_path / 'work',
+        '--data-root',
+        tmp_path / 'data',
+        timeout=1800)
+    miou = dict(
+        re.findall(r'^(CAM|random walk|segmentation) +([\d.]+) ', proc.stdout,
+                   re.MULTILINE))
+    assert set(miou) == {'CAM', 'random walk', 'segmentation'}, proc.stdout
+    assert float(miou['random walk']) > float(miou['CAM']) + 1, miou
