@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
-from rn38_testing import REPO
+from rn38_testing import REPO, build_wider_head
 
 import mmrn38  # noqa: F401
 
@@ -118,13 +118,7 @@ def test_labels_must_align_with_the_scores():
 
 def test_mmseg_full_resolution_loss_stays_available():
     head = shipped_voc_head()
-    cfg = dict(
-        type='WiderHead',
-        in_channels=8,
-        channels=4,
-        num_classes=21,
-        norm_cfg=dict(type='BN'))
-    plain = MODELS.build(cfg)
+    plain = build_wider_head(in_channels=8, channels=4, num_classes=21)
     labels = np.zeros((1, 32, 32), np.int64)
     losses = plain.loss_by_feat(torch.zeros(1, 21, 4, 4), samples_of(labels))
     assert torch.isclose(losses['loss_ce'], torch.log(torch.tensor(21.)))

@@ -9,7 +9,7 @@ import os.path as osp
 import re
 
 import pytest
-from config_cases import CLS_CASES, SEG_CASES
+from config_cases import BATCHES_OF_TWO, CLS_CASES, SEG_CASES, short_schedule
 from mmengine.config import Config
 from rn38_testing import (REPO, as_args, last_miou, run_tool_here,
                           user_overrides)
@@ -49,15 +49,13 @@ def size_and_path_overrides(cfg, data_root):
 def test_segmentation_config_runs(config, tmp_path):
     path = osp.join(REPO, 'configs', config)
     data_root = SEG_CASES[config](str(tmp_path))
-    opts = size_and_path_overrides(Config.fromfile(path), data_root)
+    cfg = Config.fromfile(path)
+    opts = size_and_path_overrides(cfg, data_root)
+    opts.update(short_schedule(cfg, 2))
     opts.update({
         'model.data_preprocessor.size': CROP,
         'model.decode_head.in_channels': 256,
         'model.decode_head.channels': 32,
-        'train_cfg.max_iters': 2,
-        'train_cfg.val_interval': 2,
-        'default_hooks.checkpoint.interval': 2,
-        'default_hooks.logger.interval': 1,
     })
     work_dir = tmp_path / 'work'
     log = run_tool_here('train.py', path, '--work-dir', work_dir,
@@ -80,14 +78,11 @@ def test_segmentation_config_runs(config, tmp_path):
 def test_imagenet_config_runs(config, tmp_path):
     path = osp.join(REPO, 'configs', config)
     data_root = write_imagenet(str(tmp_path))
-    opts = size_and_path_overrides(Config.fromfile(path), data_root)
-    opts.update({
-        'model.head.in_channels': 256,
-        'train_cfg.max_epochs': 1,
-        'val_dataloader.batch_size': 2,
-        'test_dataloader.batch_size': 2,
-        'default_hooks.logger.interval': 1,
-    })
+    cfg = Config.fromfile(path)
+    opts = size_and_path_overrides(cfg, data_root)
+    opts.update(short_schedule(cfg, 1))
+    opts.update(BATCHES_OF_TWO)
+    opts['model.head.in_channels'] = 256
     work_dir = tmp_path / 'work'
     log = run_tool_here('train.py', path, '--work-dir', work_dir,
                         *as_args(opts))
@@ -113,13 +108,10 @@ model = dict(
     decode_head=dict(in_channels=256, channels=32),
     auxiliary_head=dict(in_channels=128, channels=16))
 ''')
-    opts = size_and_path_overrides(Config.fromfile(str(cfg_path)), data_root)
-    opts.update({
-        'model.data_preprocessor.size': CROP,
-        'train_cfg.max_iters': 1,
-        'train_cfg.val_interval': 1,
-        'default_hooks.logger.interval': 1,
-    })
+    cfg = Config.fromfile(str(cfg_path))
+    opts = size_and_path_overrides(cfg, data_root)
+    opts.update(short_schedule(cfg, 1))
+    opts['model.data_preprocessor.size'] = CROP
     del opts['model.backbone.width'], opts['model.backbone.init_cfg']
     log = run_tool_here('train.py', cfg_path, '--work-dir', tmp_path / 'work',
                         *as_args(opts))

@@ -16,7 +16,8 @@ import os.path as osp
 import re
 
 import pytest
-from config_cases import CLS_CASES, SEG_CASES, write_voc_affinity
+from config_cases import (BATCHES_OF_TWO, CLS_CASES, SEG_CASES, short_schedule,
+                          write_voc_affinity)
 from mmengine.config import Config
 from rn38_testing import (PRETRAINED, REPO, as_args, last_miou, run_tool,
                           user_overrides, write_imagenet_weights)
@@ -43,12 +44,7 @@ def test_segmentation_config_trains_as_shipped(config, user_dir, tmp_path):
     assert cfg.model.backbone.init_cfg.checkpoint == PRETRAINED
     assert cfg.model.backbone.get('width', 1.0) == 1.0
     opts = user_overrides(cfg, SEG_CASES[config](str(tmp_path)))
-    opts.update({
-        'train_cfg.max_iters': 1,
-        'train_cfg.val_interval': 1,
-        'default_hooks.checkpoint.interval': 1,
-        'default_hooks.logger.interval': 1,
-    })
+    opts.update(short_schedule(cfg, 1))
     work_dir = tmp_path / 'work'
     log = run_tool(
         'train.py', path, '--work-dir', work_dir, *as_args(opts),
@@ -74,13 +70,8 @@ def test_imagenet_config_trains_as_shipped(config, tmp_path):
     path = osp.join(REPO, 'configs', config)
     cfg = Config.fromfile(path)
     opts = user_overrides(cfg, write_imagenet(str(tmp_path)))
-    opts.update({
-        'train_dataloader.batch_size': 2,
-        'val_dataloader.batch_size': 2,
-        'test_dataloader.batch_size': 2,
-        'train_cfg.max_epochs': 1,
-        'default_hooks.logger.interval': 1,
-    })
+    opts.update(short_schedule(cfg, 1))
+    opts.update(BATCHES_OF_TWO)
     work_dir = tmp_path / 'work'
     log = run_tool('train.py', path, '--work-dir', work_dir,
                    *as_args(opts)).stdout
@@ -105,8 +96,7 @@ def test_affinity_config_trains_as_shipped(user_dir, tmp_path):
         f'{dataset}.ha_crf_dir': ha_dir,
         'train_dataloader.num_workers': 0,
         'train_dataloader.persistent_workers': False,
-        'train_cfg.max_epochs': 1,
-        'default_hooks.logger.interval': 1,
+        **short_schedule(cfg, 1),
     }
     work_dir = tmp_path / 'work'
     log = run_tool(

@@ -2,26 +2,15 @@
 import pytest
 import torch
 from mmengine.structures import PixelData
-from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from rn38_testing import build_wider_head
 
 import mmrn38  # noqa: F401
 
 
-def build_head(**kwargs):
-    cfg = dict(
-        type='WiderHead',
-        in_channels=16,
-        channels=8,
-        num_classes=5,
-        norm_cfg=dict(type='BN'))
-    cfg.update(kwargs)
-    return MODELS.build(cfg)
-
-
 @pytest.mark.parametrize('num_convs, channels', [(1, 16), (2, 8)])
 def test_shapes_and_structure(num_convs, channels):
-    head = build_head(num_convs=num_convs, channels=channels).eval()
+    head = build_wider_head(num_convs=num_convs, channels=channels).eval()
     out = head((torch.randn(2, 16, 11, 13), ))
     assert out.shape == (2, 5, 11, 13)
     assert head.conv_seg.kernel_size == (3, 3)
@@ -40,7 +29,7 @@ def test_shapes_and_structure(num_convs, channels):
 
 
 def test_kernel_and_dilation_configurable():
-    head = build_head(kernel_size=1, dilation=6)
+    head = build_wider_head(kernel_size=1, dilation=6)
     assert head.conv_seg.kernel_size == (1, 1)
     assert head.conv.conv.dilation == (6, 6)
 
@@ -48,7 +37,7 @@ def test_kernel_and_dilation_configurable():
 def test_mmseg_sampler_drops_easy_pixels():
     """With mmseg's OHEMPixelSampler the confidently right pixels get no
     gradient (without the sampler they would); the others do."""
-    head = build_head(
+    head = build_wider_head(
         sampler=dict(type='OHEMPixelSampler', thresh=0.6, min_kept=10))
     labels = torch.randint(0, 5, (2, 1, 16, 16))
     easy = torch.zeros(2, 16, 16, dtype=torch.bool)
@@ -77,4 +66,4 @@ def test_mmseg_sampler_drops_easy_pixels():
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        build_head(**kwargs)
+        build_wider_head(**kwargs)

@@ -51,6 +51,29 @@ SEG_CASES = {
     write_voc_pseudo,
 }
 CLS_CASES = ['rn38_in1k.py', 'rn38-a_in1k.py']
+# the ImageNet configs' batches cut to two images (four images per split)
+BATCHES_OF_TWO = {
+    f'{split}_dataloader.batch_size': 2
+    for split in ('train', 'val', 'test')
+}
+
+
+def short_schedule(cfg, length):
+    """The --cfg-options a user sets to train ``cfg`` for ``length``
+    iterations (an iteration-based loop: validated and saved after the
+    last) or ``length`` epochs (an epoch-based loop), logging every
+    iteration."""
+    if 'max_iters' in cfg.train_cfg:
+        return {
+            'train_cfg.max_iters': length,
+            'train_cfg.val_interval': length,
+            'default_hooks.checkpoint.interval': length,
+            'default_hooks.logger.interval': 1,
+        }
+    return {
+        'train_cfg.max_epochs': length,
+        'default_hooks.logger.interval': 1,
+    }
 
 
 def write_crf_files(data_root, split, la_dir, ha_dir, seed=0):

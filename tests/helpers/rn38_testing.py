@@ -308,3 +308,19 @@ def randomize_psa_net(net, seed=0):
             m.running_mean = torch.randn(n, generator=gen) * 0.1
             m.running_var = torch.rand(n, generator=gen) + 0.5
     return net.eval()
+
+
+def build_wider_head(**kwargs):
+    """A small ``WiderHead`` (16 input channels, 8 channels, 5 classes,
+    BN) built by mmseg's registry, ``kwargs`` overriding any of these."""
+    from mmseg.registry import MODELS
+
+    import mmrn38  # noqa: F401
+    cfg = dict(
+        type='WiderHead',
+        in_channels=16,
+        channels=8,
+        num_classes=5,
+        norm_cfg=dict(type='BN'))
+    cfg.update(kwargs)
+    return MODELS.build(cfg)
