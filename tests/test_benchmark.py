@@ -103,6 +103,8 @@ def test_every_case_builds_and_segments(tmp_path, monkeypatch):
     monkeypatch.setenv('MMRN38_KERNEL_CHOICES', str(tmp_path / 'k.json'))
     settings = BenchmarkSettings(width=0.0625, num_classes=5)
     for name, case in CASES.items():
+        if case.int8:  # one input shape: test_quantize.py's benchmark test
+            continue
         runner = CaseRunner(case, settings)
         runner.model.eval()
         with torch.no_grad():

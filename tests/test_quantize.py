@@ -4,13 +4,14 @@ int8 (torchao PT2E, x86 inductor quantizer) and compiled keeps float32's
 labels on most pixels, and the saved program reloads to the same
 outputs."""
 import importlib.util
+import json
 
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 from PIL import Image
-from rn38_testing import REPO, load_tool
+from rn38_testing import REPO, load_tool, run_tool
 
 HAS_TORCHAO = importlib.util.find_spec('torchao') is not None
 
@@ -90,3 +91,24 @@ def test_int8_keeps_labels(tmp_path, capsys):
     with torch.no_grad():
         logits = program(x)
     assert logits.shape == (1, 7, 32, 40) and torch.isfinite(logits).all()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_TORCHAO, reason='torchao is not installed')
+def test_benchmark_int8_case(tmp_path):
+    """The benchmark's int8 case: the same network as rn38-os8 (its FLOPs
+    are counted on the float model), timed without training figures, and
+    oneDNN ran int8 convolutions in it."""
+    report_file = tmp_path / 'report.json'
+    run_tool('analysis_tools/benchmark.py', '--cases', 'rn38-os8',
+             'rn38-os8-int8', '--size', 32, 40, '--width', 0.0625, '--repeats',
+             1, '--warmup', 1, '--json', report_file)
+    results = {
+        r['case']: r
+        for r in json.loads(report_file.read_text())['results']
+    }
+    plain, int8 = results['rn38-os8'], results['rn38-os8-int8']
+    assert int8['flops'] == plain['flops'] and int8['infer_s'] > 0
+    assert 'train_s' not in int8
+    ran = int8['onednn']['fp32']['primitives']
+    assert any(k.startswith('convolution') and 'u8' in k for k in ran), ran

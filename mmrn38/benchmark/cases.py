@@ -21,9 +21,16 @@ compilation). ``rn38-os8-onnxruntime``
 segmentor exported to ONNX (:func:`~mmrn38.deployment.export_onnx`,
 ``dynamic``) and run by that runtime on the CPU in float32, with PyTorch's
 thread count (inference only; ``--bf16`` leaves them in float32).
+``rn38-os8-int8``, where ``torchao`` is installed: the ``rn38-os8``
+segmentor quantized to int8 by :func:`~mmrn38.deployment.int8.quantize_int8`
+(calibrated on two random images of the benchmark's shape; the timed input
+is the same kind of noise, so this measures speed, not accuracy) and
+compiled by :func:`~mmrn38.deployment.int8.compile_int8` (CPU, inference
+only; ``--bf16`` leaves it int8; building it includes the compilation).
 """
 import copy
 import dataclasses
+import importlib.util
 import os.path as osp
 import tempfile
 from typing import Dict, Optional, Tuple
@@ -60,6 +67,8 @@ class BenchmarkCase:
         autotune (bool): With ``fast``, kernels chosen by timing
             (``optimize_for_inference(autotune=True)``; the warm-up runs
             include the timing where the choices are not cached yet).
+        int8 (bool): Run the int8 graph of
+            :mod:`mmrn38.deployment.int8` (CPU, inference only).
     """
     description: str
     backbone: Optional[dict] = None
@@ -70,10 +79,11 @@ class BenchmarkCase:
     channels_last: bool = False
     runtime: Optional[str] = None
     autotune: bool = False
+    int8: bool = False
 
     @property
     def trains(self) -> bool:
-        return not self.fast and self.runtime is None
+        return not (self.fast or self.int8) and self.runtime is None
 
 
 def _resnet38(description_extra='',
@@ -82,6 +92,7 @@ def _resnet38(description_extra='',
               channels_last=False,
               runtime=None,
               autotune=False,
+              int8=False,
               **kwargs) -> BenchmarkCase:
     options = ', '.join(f'{k}={v}' for k, v in kwargs.items()
                         if k != 'out_stride')
@@ -98,7 +109,8 @@ def _resnet38(description_extra='',
         compile=compile,
         channels_last=channels_last,
         runtime=runtime,
-        autotune=autotune)
+        autotune=autotune,
+        int8=int8)
 
 
 def _resnet_d8(depth: int) -> BenchmarkCase:
@@ -158,6 +170,9 @@ CASES: Dict[str, BenchmarkCase] = {
 if runtime_available('openvino'):
     CASES['rn38-os8-openvino'] = _resnet38(
         ', OpenVINO', runtime='openvino', out_stride=8)
+if importlib.util.find_spec('torchao') is not None:
+    CASES['rn38-os8-int8'] = _resnet38(
+        ', int8 (torchao PT2E, inductor)', int8=True, out_stride=8)
 
 HEAD_CHANNELS = 512  # WiderHead's conv6a
 STEM_CHANNELS = 64  # ResNetV1c's stem and base channels at width 1
@@ -262,6 +277,24 @@ def build_segmentor(case: BenchmarkCase, settings: BenchmarkSettings):
     return model
 
 
+def _int8_graph(model, settings: BenchmarkSettings):
+    """The compiled int8 graph of a copy of ``model`` (an int8 case),
+    calibrated on two random batches of the benchmark's shape."""
+    from mmrn38.deployment.int8 import compile_int8, quantize_int8
+    if settings.device != 'cpu':
+        raise ValueError(f'the int8 case runs on the CPU, not on '
+                         f'{settings.device!r}')
+    generator = torch.Generator().manual_seed(1)
+    calibration = [
+        torch.rand(settings.batch, 3, *settings.size, generator=generator) *
+        255 for _ in range(2)
+    ]
+    graph = compile_int8(quantize_int8(copy.deepcopy(model), calibration))
+    with torch.no_grad():
+        graph(calibration[0])  # compiles
+    return graph
+
+
 class CaseRunner:
     """A built case and its two calls, the same for every kind of case.
 
@@ -278,6 +311,8 @@ class CaseRunner:
             keeps some weights as transformed buffers).
         session (RuntimeSession, optional): The exported network in its
             runtime, for a ``runtime`` case.
+        int8_graph (callable, optional): The compiled int8 graph, for an
+            ``int8`` case.
     """
 
     def __init__(self, case: BenchmarkCase, settings: BenchmarkSettings):
@@ -324,6 +359,9 @@ class CaseRunner:
                     dynamic=True)
                 self.session = RuntimeSession(
                     path, case.runtime, threads=torch.get_num_threads())
+        self.int8_graph = None
+        if case.int8:
+            self.int8_graph = _int8_graph(model, settings)
 
     def _layout(self, images):
         return images.contiguous(memory_format=torch.channels_last) if \
@@ -333,10 +371,14 @@ class CaseRunner:
         """``(N, 3, H, W)`` images -> ``(N, num_classes, H, W)`` logits
         (``bf16``: of the model prepared for bfloat16 autocast, which the
         caller turns on; ``exported=False``: of the PyTorch model even for
-        a ``runtime`` case, whose FLOPs PyTorch cannot count)."""
+        a ``runtime`` or ``int8`` case, whose FLOPs PyTorch cannot
+        count)."""
         if self.session is not None and exported:
             logits = self.session(images.contiguous().cpu().numpy())
             return torch.from_numpy(logits).to(images.device)
+        if self.int8_graph is not None and exported:
+            with torch.autocast('cpu', enabled=False):  # int8 under --bf16
+                return self.int8_graph(images.contiguous())
         model = self.bf16_model if bf16 else self.model
         images = self._layout(images)
         if self.plain:
