@@ -15,6 +15,7 @@ import torch
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS as CLS_MODELS
 from mmseg.registry import MODELS as SEG_MODELS
+from rn38_testing import rn38_segmentor_cfg
 
 import mmrn38  # noqa: F401  (registers ResNet38 and WiderHead)
 from mmrn38.converters import (RELEASED_MD5, ConversionError, MXNetParamsError,
@@ -238,17 +239,10 @@ def build_model(arch, out_stride, kind, checkpoint):
     else:
         num_convs = 2 if 'decode_head.conv.conv.weight' in state_dict else 1
         model = SEG_MODELS.build(
-            dict(
-                type='EncoderDecoder',
-                backbone=backbone,
-                decode_head=dict(
-                    type='WiderHead',
-                    num_convs=num_convs,
-                    in_channels=256,
-                    channels=512 // 16 if num_convs == 2 else 256,
-                    num_classes=21,
-                    kernel_size=3,
-                    dilation=12)))
+            rn38_segmentor_cfg(
+                backbone,
+                num_convs=num_convs,
+                channels=512 // 16 if num_convs == 2 else 256))
     model.load_state_dict(state_dict, strict=True)
     return model.eval()
 

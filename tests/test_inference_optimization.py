@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from rn38_testing import REPO
+from rn38_testing import REPO, rn38_segmentor_cfg
 
 from mmrn38 import ResNet38, optimize_for_inference
 from mmrn38.models import conv_autotune, inference_optimization, winograd_conv
@@ -58,28 +58,20 @@ def segmentor(arch='A1', out_stride=8, **backbone):
     from mmseg.registry import MODELS
     norm_cfg = dict(type='BN', eps=1.001e-5, requires_grad=True)
     torch.manual_seed(0)
-    model = MODELS.build(
+    cfg = rn38_segmentor_cfg(
         dict(
-            type='EncoderDecoder',
-            backbone=dict(
-                type='ResNet38',
-                arch=arch,
-                out_stride=out_stride,
-                width=WIDTH,
-                norm_cfg=norm_cfg,
-                **backbone),
-            decode_head=dict(
-                type='WiderHead',
-                in_channels=256,
-                in_index=0,
-                channels=32,
-                num_convs=2,
-                dilation=3,
-                num_classes=5,
-                norm_cfg=norm_cfg,
-                loss_decode=dict(type='CrossEntropyLoss')),
-            train_cfg=dict(),
-            test_cfg=dict(mode='whole')))
+            arch=arch,
+            out_stride=out_stride,
+            width=WIDTH,
+            norm_cfg=norm_cfg,
+            **backbone),
+        in_index=0,
+        dilation=3,
+        num_classes=5,
+        norm_cfg=norm_cfg,
+        loss_decode=dict(type='CrossEntropyLoss'))
+    model = MODELS.build(
+        dict(cfg, train_cfg=dict(), test_cfg=dict(mode='whole')))
     model.init_weights()
     return randomise_bn(model)
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS as SEG_MODELS
+from rn38_testing import rn38_segmentor_cfg
 
 import mmrn38  # noqa: F401  (registers ResNet38 and WiderHead)
 from mmrn38.converters import file_md5
@@ -20,17 +21,7 @@ SCRIPT = osp.join(REPO, 'tools', 'model_converters', 'rn38_to_mm.py')
 DATA = osp.join(REPO, 'tests', 'data', 'mxnet')
 SEG2 = osp.join(DATA, 'a1_s8_seg2_div16_legacy.params')
 CLS = osp.join(DATA, 'a1_cls_div16.params')
-SEG2_MODEL = dict(
-    type='EncoderDecoder',
-    backbone=dict(type='ResNet38', arch='A1', out_stride=8, width=1 / 16),
-    decode_head=dict(
-        type='WiderHead',
-        num_convs=2,
-        in_channels=256,
-        channels=32,
-        num_classes=21,
-        kernel_size=3,
-        dilation=12))
+SEG2_MODEL = rn38_segmentor_cfg()
 
 
 @pytest.fixture(scope='module')

@@ -324,3 +324,16 @@ def build_wider_head(**kwargs):
         norm_cfg=dict(type='BN'))
     cfg.update(kwargs)
     return MODELS.build(cfg)
+
+
+def rn38_segmentor_cfg(backbone=None, **decode_head):
+    """mmseg's ``EncoderDecoder`` config of a small ResNet-38 segmentor:
+    the backbone at width 1/16 (A1, output stride 8: 256 output channels;
+    ``backbone`` adds or overrides settings) and a 2-conv ``WiderHead`` of
+    32 channels and 21 classes on it (``decode_head`` overrides)."""
+    head = dict(type='WiderHead', in_channels=256, channels=32, num_classes=21)
+    head.update(decode_head)
+    return dict(
+        type='EncoderDecoder',
+        backbone=dict(dict(type='ResNet38', width=1 / 16), **(backbone or {})),
+        decode_head=head)
