@@ -3,18 +3,12 @@
 # trained with Adam on pseudo-labels, shrunk as configs/rn38_demo.py shrinks
 # configs/rn38_voc.py, trained on the random-walk labels of the demo's
 # training images and tested on the real masks of its held-out images.
-_base_ = ['./rn38_voc_pseudo.py']
+_base_ = ['./rn38_voc_pseudo.py', '../_base_/datasets/rn38_demo.py']
 
 # tools/wsss/demo.py sets these to its dataset and random-walk folder
 data_root = 'data/rn38_wsss_demo/VOCdevkit/VOC2012'
 pseudo_label_dir = 'work_dirs/rn38_wsss_demo/rw'
 crop_size = (128, 128)
-# mmrn38.synthetic.class_names(7) and the VOC colour map
-metainfo = dict(
-    classes=('background', 'plain disc', 'striped square', 'dotted triangle',
-             'plain ring', 'checked cross', 'dotted diamond'),
-    palette=[[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128],
-             [128, 0, 128], [0, 128, 128]])
 
 # Width 1/8 and the demo classifier's lighter dropout, the head's dilation
 # for 16x16 feature maps, as configs/rn38_demo.py. No ImageNet weights
@@ -54,12 +48,8 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
-dataset = dict(
-    type='BaseSegDataset',
-    metainfo=metainfo,
-    data_root=data_root,
-    img_suffix='.jpg',
-    seg_map_suffix='.png')
+# the generated dataset (../_base_/datasets/rn38_demo.py)
+dataset = dict(_base_.dataset, data_root=data_root)
 train_dataloader = dict(
     batch_size=8,
     num_workers=0,
