@@ -45,11 +45,11 @@
 # --cfg-options train_dataloader.batch_size=$((8 / N)).
 _base_ = [
     '../_base_/models/rn38_a1_s8_psa.py',
+    '../_base_/datasets/psa_voc12_aug.py',
     'mmseg::_base_/default_runtime.py',
     '../_base_/schedules/psa_sgd_poly.py',
 ]
 
-data_root = 'data/VOCdevkit/VOC2012'
 # make_cams.py --out-la-crf / --out-ha-crf of the CAM classifier
 la_crf_dir = 'work_dirs/rn38_voc_cls/crf_la'
 ha_crf_dir = 'work_dirs/rn38_voc_cls/crf_ha'
@@ -91,16 +91,10 @@ train_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
-    drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type='VOCAffinityDataset',
-        data_root=data_root,
         la_crf_dir=la_crf_dir,
         ha_crf_dir=ha_crf_dir,
-        split='aug',
         pipeline=train_pipeline))
 
 max_epochs = 8

@@ -35,11 +35,11 @@
 # --cfg-options train_dataloader.batch_size=$((16 / N)).
 _base_ = [
     '../_base_/models/rn38_a1_s8_psa.py',
+    '../_base_/datasets/psa_voc12_aug.py',
     'mmpretrain::_base_/default_runtime.py',
     '../_base_/schedules/psa_sgd_poly.py',
 ]
 
-data_root = 'data/VOCdevkit/VOC2012'
 num_classes = 20
 crop_size = 448
 
@@ -93,15 +93,7 @@ test_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=16,
-    num_workers=8,
-    persistent_workers=True,
-    drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type='VOCSegClsDataset',
-        data_root=data_root,
-        split='aug',
-        pipeline=train_pipeline))
+    dataset=dict(type='VOCSegClsDataset', pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=8,
     num_workers=4,
@@ -109,7 +101,7 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type='VOCSegClsDataset',
-        data_root=data_root,
+        data_root=_base_.data_root,
         split='val',
         test_mode=True,
         pipeline=test_pipeline))
