@@ -2,7 +2,7 @@
 # VOC recipe, shrunk until it trains from scratch on a 2-core CPU in a few
 # minutes, on the synthetic VOC-layout dataset tools/demo.py generates
 # (mmrn38.synthetic.write_voc). Only what that needs changes.
-_base_ = ['./rn38_voc.py']
+_base_ = ['./rn38_voc.py', './_base_/datasets/rn38_demo.py']
 
 # What tools/demo.py generates (its --data-root / --num-images override
 # the folder and the split sizes): 128x128 scenes of NUM_CLASSES - 1 object
@@ -11,12 +11,6 @@ synthetic_data = dict(
     splits=dict(train=320, val=80), size=(128, 128), num_classes=7, seed=0)
 data_root = 'data/rn38_demo/VOCdevkit/VOC2012'
 crop_size = (128, 128)
-# mmrn38.synthetic.class_names(7) and the VOC colour map
-metainfo = dict(
-    classes=('background', 'plain disc', 'striped square', 'dotted triangle',
-             'plain ring', 'checked cross', 'dotted diamond'),
-    palette=[[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128],
-             [128, 0, 128], [0, 128, 128]])
 
 # No ImageNet weights offline: train from scratch, so
 # - plain BN (one process, no GPU) and BN statistics that learn
@@ -82,15 +76,11 @@ tta_pipeline = [
             [dict(type='PackSegInputs')],
         ])
 ]
-# The generated dataset has no class list of VOC's: mmseg's plain
-# BaseSegDataset reads the same VOC layout with the classes above.
+# The generated dataset (_base_/datasets/rn38_demo.py) with its real masks.
 # Single processes: 2 cores are better spent on the model than on workers.
 dataset = dict(
-    type='BaseSegDataset',
-    metainfo=metainfo,
+    _base_.dataset,
     data_root=data_root,
-    img_suffix='.jpg',
-    seg_map_suffix='.png',
     data_prefix=dict(
         img_path='JPEGImages', seg_map_path='SegmentationClassAug'))
 train_dataloader = dict(

@@ -8,7 +8,8 @@
 # As PSA:
 # - ResNet-38 A1 at output stride 8 (PSA's resnet38d), PSA's dropout layout,
 #   BN in eval mode with frozen scale/shift everywhere (eps 1e-5, torch's
-#   default, as PSA), conv1a and level 2 frozen (PSA's not_training);
+#   default, as PSA), conv1a and level 2 frozen (PSA's not_training):
+#   ../_base_/models/rn38_a1_s8_psa.py;
 # - AffinityHead: the BN-ReLU'd outputs of levels 4 and 5 and the bn7
 #   output (PSA's conv4, conv5, conv6) -> bias-free 1x1 convs 512 -> 64,
 #   1024 -> 128, 4096 -> 256, ELU, concat, 1x1 448 -> 448, ELU (kaiming-
@@ -43,46 +44,27 @@
 # Batch 8 in total: 1 GPU x 8. With tools/dist_train.sh on N GPUs add
 # --cfg-options train_dataloader.batch_size=$((8 / N)).
 _base_ = [
+    '../_base_/models/rn38_a1_s8_psa.py',
+    '../_base_/datasets/psa_voc12_aug.py',
     'mmseg::_base_/default_runtime.py',
     '../_base_/schedules/psa_sgd_poly.py',
 ]
-custom_imports = dict(
-    imports=['mmrn38', 'mmrn38.wsss'], allow_failed_imports=False)
 
-data_root = 'data/VOCdevkit/VOC2012'
 # make_cams.py --out-la-crf / --out-ha-crf of the CAM classifier
 la_crf_dir = 'work_dirs/rn38_voc_cls/crf_la'
 ha_crf_dir = 'work_dirs/rn38_voc_cls/crf_ha'
 crop_size = (448, 448)
 
-norm_cfg = dict(type='BN', eps=1e-5, requires_grad=False)
 model = dict(
     type='AffinityNet',
     data_preprocessor=dict(
         type='SegDataPreProcessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
         size=crop_size,
         pad_val=0,
         seg_pad_val=255),
-    backbone=dict(
-        type='ResNet38',
-        arch='A1',
-        out_stride=8,
-        # outputs of levels 4, 5 and 7 (after bn7)
-        out_indices=(2, 3, 5),
-        dropouts=(0.3, 0.5),
-        dropout_layout='psa',
-        norm_cfg=norm_cfg,
-        norm_eval=True,
-        frozen_stages=1,
-        # the converted ImageNet A1 weights (docs/en/user_guides/
-        # original_weights.md), from which PSA starts too
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='checkpoints/ilsvrc-cls_rna-a1_cls1000.pth',
-            prefix='backbone.')),
+    # outputs of levels 4, 5 and 7 (after bn7)
+    backbone=dict(out_indices=(2, 3, 5)),
     head=dict(
         type='AffinityHead',
         in_channels=(512, 1024, 4096),
@@ -109,16 +91,10 @@ train_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
-    drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type='VOCAffinityDataset',
-        data_root=data_root,
         la_crf_dir=la_crf_dir,
         ha_crf_dir=ha_crf_dir,
-        split='aug',
         pipeline=train_pipeline))
 
 max_epochs = 8

@@ -7,7 +7,8 @@
 # - ResNet-38 A1 at output stride 8 (PSA's resnet38d), PSA's dropout layout
 #   (Dropout2d before the 3x3 and the last 1x1 conv of 6a / 7a), BN in eval
 #   mode with frozen scale/shift everywhere (BN eps 1e-5, torch's default,
-#   as PSA), conv1a and level 2 frozen (PSA's ``not_training``);
+#   as PSA), conv1a and level 2 frozen (PSA's ``not_training``):
+#   ../_base_/models/rn38_a1_s8_psa.py;
 # - CAMHead: Dropout2d(0.5) -> global average pool -> bias-free 1x1 conv
 #   4096 -> 20 (Xavier-uniform), multi-label soft-margin loss;
 # - train_cls.py's defaults: train_aug, long side resized to 256-512
@@ -33,39 +34,18 @@
 # Batch 16 in total: 1 GPU x 16. With tools/dist_train.sh on N GPUs add
 # --cfg-options train_dataloader.batch_size=$((16 / N)).
 _base_ = [
+    '../_base_/models/rn38_a1_s8_psa.py',
+    '../_base_/datasets/psa_voc12_aug.py',
     'mmpretrain::_base_/default_runtime.py',
     '../_base_/schedules/psa_sgd_poly.py',
 ]
-custom_imports = dict(
-    imports=['mmrn38', 'mmrn38.wsss'], allow_failed_imports=False)
 
-data_root = 'data/VOCdevkit/VOC2012'
 num_classes = 20
 crop_size = 448
 
-norm_cfg = dict(type='BN', eps=1e-5, requires_grad=False)
 model = dict(
     type='ImageClassifier',
-    data_preprocessor=dict(
-        type='ClsDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
-    backbone=dict(
-        type='ResNet38',
-        arch='A1',
-        out_stride=8,
-        dropouts=(0.3, 0.5),
-        dropout_layout='psa',
-        norm_cfg=norm_cfg,
-        norm_eval=True,
-        frozen_stages=1,
-        # the converted ImageNet A1 weights (docs/en/user_guides/
-        # original_weights.md), from which PSA starts too
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='checkpoints/ilsvrc-cls_rna-a1_cls1000.pth',
-            prefix='backbone.')),
+    data_preprocessor=dict(type='ClsDataPreprocessor', to_rgb=True),
     neck=None,
     head=dict(
         type='CAMHead',
@@ -113,15 +93,7 @@ test_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=16,
-    num_workers=8,
-    persistent_workers=True,
-    drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type='VOCSegClsDataset',
-        data_root=data_root,
-        split='aug',
-        pipeline=train_pipeline))
+    dataset=dict(type='VOCSegClsDataset', pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=8,
     num_workers=4,
@@ -129,7 +101,7 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type='VOCSegClsDataset',
-        data_root=data_root,
+        data_root=_base_.data_root,
         split='val',
         test_mode=True,
         pipeline=test_pipeline))

@@ -29,7 +29,7 @@
 # absolute. On the command line the folder is the dataset's seg_map_path:
 #   --cfg-options \
 #   train_dataloader.dataset.data_prefix.seg_map_path=/path/to/rw_labels
-_base_ = ['../rn38_voc.py']
+_base_ = ['../rn38_voc.py', '../_base_/schedules/adam_pseudo_labels.py']
 
 data_root = 'data/VOCdevkit/VOC2012'
 pseudo_label_dir = 'SegmentationClassPseudo'
@@ -43,10 +43,4 @@ train_dataloader = dict(
         ann_file='ImageSets/Segmentation/aug.txt',
         pipeline={{_base_.train_pipeline}}))
 optim_wrapper = dict(
-    optimizer=dict(
-        _delete_=True,
-        type='Adam',
-        lr=1e-4,
-        betas=(0.9, 0.999),
-        eps=1e-8,
-        weight_decay=5e-4))
+    optimizer=dict(_base_.adam_pseudo_labels, _delete_=True))

@@ -164,20 +164,20 @@ def tiny_voc_config(path, data_root, max_iters=4, interval=2):
             backbone=dict(width=1 / 16, norm_cfg=norm_cfg, init_cfg=None),
             decode_head=dict(in_channels=256, channels=32, norm_cfg=norm_cfg,
                              loss_decode=dict(min_kept=16)))
+        # the base's pipelines at 64 pixels, without the photometric
+        # distortion and the padding
+        tiny_sizes = dict(
+            RandomResize=dict(scale=(64, 64), ratio_range=(0.8, 1.2)),
+            RandomCrop=dict(crop_size=crop_size),
+            Resize=dict(scale=(64, 64)))
         train_pipeline = [
-            dict(type='LoadImageFromFile'),
-            dict(type='LoadAnnotations'),
-            dict(type='RandomResize', scale=(64, 64), ratio_range=(0.8, 1.2),
-                 keep_ratio=True),
-            dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-            dict(type='RandomFlip', prob=0.5),
-            dict(type='PackSegInputs'),
+            dict(t, **tiny_sizes.get(t.type, dict()))
+            for t in _base_.train_pipeline
+            if t.type not in ('PhotoMetricDistortion', 'Pad')
         ]
         test_pipeline = [
-            dict(type='LoadImageFromFile'),
-            dict(type='Resize', scale=(64, 64), keep_ratio=True),
-            dict(type='LoadAnnotations'),
-            dict(type='PackSegInputs'),
+            dict(t, **tiny_sizes.get(t.type, dict()))
+            for t in _base_.test_pipeline
         ]
         tta_pipeline = [
             dict(type='LoadImageFromFile'),
