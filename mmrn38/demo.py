@@ -12,7 +12,7 @@ import copy
 import json
 import os.path as osp
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import mmcv
 import torch
@@ -28,13 +28,23 @@ from .utils.atomic_file import atomic_output
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
-def demo_parser(description: str, config: str, work_dir: str, data_root: str,
-                work_dir_help: str) -> argparse.ArgumentParser:
-    """The demos' common options with their defaults: ``--config``,
-    ``--work-dir``, ``--data-root`` (the generated dataset, made there
-    unless complete) and ``--num-overlays``; a demo adds its own."""
+def demo_parser(
+    description: str,
+    config: str,
+    work_dir: str,
+    data_root: str,
+    work_dir_help: str,
+    more_configs: Sequence[Tuple[str, str, str]] = ()
+) -> argparse.ArgumentParser:
+    """The demos' common options with their defaults: ``--config``, the
+    options of the demo's further configs (``more_configs``: ``(option,
+    default, help)`` each), ``--work-dir``, ``--data-root`` (the generated
+    dataset, made there unless complete) and ``--num-overlays``; a demo
+    adds its own."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument('--config', default=config, help='demo config')
+    for option, default, help in more_configs:
+        parser.add_argument(option, default=default, help=help)
     parser.add_argument('--work-dir', default=work_dir, help=work_dir_help)
     parser.add_argument(
         '--data-root',
