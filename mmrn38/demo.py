@@ -12,7 +12,7 @@ import copy
 import json
 import os.path as osp
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import mmcv
 import torch
@@ -22,6 +22,7 @@ from mmengine.structures import PixelData
 
 from .apis import (build_runner, draw_overlay, init_segmentor, load_config,
                    prepare_test, prepare_train, read_image, write_png)
+from .apis.cli import call_with_args
 from .synthetic import write_once, write_voc
 from .utils.atomic_file import atomic_output
 
@@ -53,6 +54,20 @@ def demo_parser(
     parser.add_argument(
         '--num-overlays', type=int, default=8, help='held-out images to draw')
     return parser
+
+
+def call_demo(run: Callable[..., dict], args: argparse.Namespace,
+              **changes) -> dict:
+    """A demo's ``run`` function with the options ``args`` of
+    :func:`demo_parser` and the demo's own (see
+    :func:`~mmrn38.apis.cli.call_with_args`): the work and data folders
+    made absolute, and ``changes``."""
+    return call_with_args(
+        run,
+        args,
+        work_dir=osp.abspath(args.work_dir),
+        data_dir=osp.abspath(args.data_root),
+        **changes)
 
 
 def announce(step: str):

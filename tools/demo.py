@@ -6,8 +6,7 @@ curves."""
 import os.path as osp
 import time
 
-from mmrn38.apis.cli import call_with_args
-from mmrn38.demo import demo_parser, run_demo
+from mmrn38.demo import call_demo, demo_parser, run_demo
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -31,12 +30,7 @@ def parse_args():
 def main():
     args = parse_args()
     start = time.time()
-    result = call_with_args(
-        run_demo,
-        args,
-        work_dir=osp.abspath(args.work_dir),
-        data_dir=osp.abspath(args.data_root),
-        max_iters=args.iters)
+    result = call_demo(run_demo, args, max_iters=args.iters)
     plain, tta, bf16 = result['metrics'], result['metrics_tta'], \
         result['bf16']
     print(

@@ -71,6 +71,15 @@ def add_device(parser: argparse.ArgumentParser,
     parser.add_argument('--device', default=default, help=help)
 
 
+def add_num_classes(parser: argparse.ArgumentParser):
+    """``--num-classes`` of the WSSS tools: labels with the background."""
+    parser.add_argument(
+        '--num-classes',
+        type=int,
+        default=21,
+        help='labels with background (default 21, VOC)')
+
+
 def add_data_split(parser: argparse.ArgumentParser, data_root_help: str,
                    split_help: str):
     """The required ``--data-root`` (a VOC2012-layout folder) and
@@ -128,6 +137,31 @@ def output_error_line(prog: str, error: BaseException, out: str) -> int:
         reason = error.strerror or ' '.join(str(error).split())
         message = f'cannot write {out}: {reason}'
     return error_line(prog, error, message)
+
+
+def run_with_runner(prog: str, args: argparse.Namespace, prepare: Callable,
+                    phase: str, errors: tuple) -> int:
+    """What ``tools/train.py`` and ``test.py`` run: the config of the
+    options ``args`` (``--cfg-options``, ``--work-dir``, ``--launcher``),
+    ``prepare(cfg)`` (:func:`~mmrn38.apis.prepare_train` ...), the Runner
+    built from it and its ``phase`` (``'train'``, ``'test'``); then every
+    rank leaves the process group (after a run that ended well, once all
+    got there). Returns 0, or 1 after the one error line of an error of
+    ``errors``."""
+    from .runner import (build_runner, close_distributed, load_config,
+                         unknown_types_as_config_error)
+    try:
+        cfg = prepare(
+            load_config(args.config, args.cfg_options, args.work_dir,
+                        args.launcher))
+        with unknown_types_as_config_error(cfg):
+            getattr(build_runner(cfg), phase)()
+        close_distributed(wait_for_peers=True)
+    except errors as error:
+        return error_line(prog, error)
+    finally:
+        close_distributed()
+    return 0
 
 
 def call_with_args(fn: Callable, args: argparse.Namespace, **changes):

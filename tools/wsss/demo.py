@@ -7,8 +7,7 @@ network on the walked labels, and report the held-out mIoU of each stage
 import os.path as osp
 import time
 
-from mmrn38.apis.cli import call_with_args
-from mmrn38.demo import demo_parser
+from mmrn38.demo import call_demo, demo_parser
 from mmrn38.wsss.demo import (DEMO_CRF_ALPHAS, DEMO_RW_ALPHA, DEMO_RW_LOGT,
                               run_wsss_demo)
 
@@ -90,12 +89,7 @@ def stage_table(result) -> str:
 def main():
     args = parse_args()
     start = time.time()
-    result = call_with_args(
-        run_wsss_demo,
-        args,
-        work_dir=osp.abspath(args.work_dir),
-        data_dir=osp.abspath(args.data_root),
-        max_epochs=args.epochs)
+    result = call_demo(run_wsss_demo, args, max_epochs=args.epochs)
     sweep = result['sweep']
     best = sweep.best
     per_class = '\n'.join(

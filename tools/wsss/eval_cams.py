@@ -15,7 +15,8 @@ See :mod:`mmrn38.wsss.evaluation`.
 import os.path as osp
 import sys
 
-from mmrn38.apis.cli import add_data_split, error_line, tool_parser
+from mmrn38.apis.cli import (add_data_split, add_num_classes, error_line,
+                             tool_parser)
 
 PROG = 'eval_cams'
 
@@ -34,11 +35,7 @@ def parse_args(argv=None):
         default=[],
         help='folder of <name>.png labels (0 .. num-classes - 1, 255 for '
         'none); repeat it to compare several')
-    parser.add_argument(
-        '--num-classes',
-        type=int,
-        default=21,
-        help='labels with background (default 21, VOC)')
+    add_num_classes(parser)
     parser.add_argument(
         '--thresholds',
         type=float,

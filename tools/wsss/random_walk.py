@@ -12,8 +12,8 @@ the VOC palette (``--out-rw``) and optionally the walked scores
 """
 import sys
 
-from mmrn38.apis.cli import (add_data_split, add_device, run_split_tool,
-                             tool_parser)
+from mmrn38.apis.cli import (add_data_split, add_device, add_num_classes,
+                             run_split_tool, tool_parser)
 
 PROG = 'random_walk'
 
@@ -55,11 +55,7 @@ def parse_args(argv=None):
         default=8,
         help='squarings of the transition matrix: 2**logt steps (default '
         '8, PSA\'s)')
-    parser.add_argument(
-        '--num-classes',
-        type=int,
-        default=21,
-        help='labels with background (default 21, VOC)')
+    add_num_classes(parser)
     add_device(parser, None,
                'cpu, cuda, cuda:1 ... (default: cuda if available)')
     return parser.parse_args(argv)
