@@ -19,7 +19,7 @@ import argparse
 import inspect
 import os
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 from mmengine.config import DictAction
 
@@ -71,6 +71,14 @@ def add_device(parser: argparse.ArgumentParser,
     parser.add_argument('--device', default=default, help=help)
 
 
+def add_scales(parser: argparse.ArgumentParser, flag: str,
+               default: Sequence[float], help: str):
+    """An option of the image scales CAMs are made at: ``flag S [S
+    ...]``, floats."""
+    parser.add_argument(
+        flag, type=float, nargs='+', default=list(default), help=help)
+
+
 def add_num_classes(parser: argparse.ArgumentParser):
     """``--num-classes`` of the WSSS tools: labels with the background."""
     parser.add_argument(
@@ -87,6 +95,22 @@ def add_data_split(parser: argparse.ArgumentParser, data_root_help: str,
     tools."""
     parser.add_argument('--data-root', required=True, help=data_root_help)
     parser.add_argument('--split', required=True, help=split_help)
+
+
+def split_tool_parser(prog: str, description: str, config_help: str,
+                      data_root_help: str,
+                      split_help: str) -> argparse.ArgumentParser:
+    """The parser of a WSSS tool that runs a model over a VOC split
+    (``tools/wsss/make_cams.py``, ``random_walk.py``): the config, ``its
+    checkpoint`` and :func:`add_data_split`'s options."""
+    parser = tool_parser(
+        prog,
+        description,
+        config_help,
+        checkpoint=True,
+        checkpoint_help='its checkpoint')
+    add_data_split(parser, data_root_help, split_help)
+    return parser
 
 
 def add_size(parser: argparse.ArgumentParser,
@@ -173,18 +197,31 @@ def call_with_args(fn: Callable, args: argparse.Namespace, **changes):
     return fn(**dict(kwargs, **changes))
 
 
-def run_split_tool(prog: str, fn: Callable, args: argparse.Namespace,
-                   what: str, *out_dirs: Optional[str]) -> int:
-    """A WSSS tool's run over a VOC split: ``fn`` with the options
-    ``args`` (see :func:`call_with_args`), returning how many images it
-    did, then the line ``<count> images of <split>: <what> in <out_dirs
-    given>``; return 0, or 1 after the one error line of a
-    :class:`~mmrn38.wsss.data.WSSSDataError` or ``OSError``."""
-    from mmrn38.wsss.data import WSSSDataError
+def run_tool(prog: str, fn: Callable, args: argparse.Namespace,
+             errors: Union[type, Tuple[type, ...]],
+             summary: Callable[[Any, argparse.Namespace], str]) -> int:
+    """A tool that is one call: ``fn`` with the options ``args`` (see
+    :func:`call_with_args`), then the line ``summary(result, args)``;
+    returns 0, or 1 after the one error line of an error of ``errors``."""
     try:
-        count = call_with_args(fn, args)
-    except (WSSSDataError, OSError) as error:
+        result = call_with_args(fn, args)
+    except errors as error:
         return error_line(prog, error)
-    outputs = ' and '.join(d for d in out_dirs if d is not None)
-    print(f'\n{count} images of {args.split}: {what} in {outputs}')
+    print(summary(result, args))
     return 0
+
+
+def run_split_tool(prog: str, fn: Callable, args: argparse.Namespace,
+                   what: str, *out_options: str) -> int:
+    """A WSSS tool's run over a VOC split (see :func:`run_tool`): ``fn``
+    returns how many images it did, said in the line ``<count> images of
+    <split>: <what> in <the folders of the options out_options given>``;
+    its errors: :class:`~mmrn38.wsss.data.WSSSDataError` and ``OSError``."""
+    from mmrn38.wsss.data import WSSSDataError
+    outputs = ' and '.join(
+        getattr(args, option) for option in out_options
+        if getattr(args, option) is not None)
+    return run_tool(
+        prog, fn, args, (WSSSDataError, OSError),
+        lambda count, args: f'\n{count} images of {args.split}: {what} in '
+        f'{outputs}')

@@ -7,7 +7,9 @@ network on the walked labels, and report the held-out mIoU of each stage
 import os.path as osp
 import time
 
+from mmrn38.apis.cli import add_scales
 from mmrn38.demo import call_demo, demo_parser
+from mmrn38.wsss.cams import DEFAULT_SCALES
 from mmrn38.wsss.demo import (DEMO_CRF_ALPHAS, DEMO_RW_ALPHA, DEMO_RW_LOGT,
                               run_wsss_demo)
 
@@ -31,21 +33,15 @@ def parse_args():
                        'pseudo-labels')])
     parser.add_argument(
         '--epochs', type=int, help='training epochs (default: config)')
-    parser.add_argument(
-        '--scales',
-        type=float,
-        nargs='+',
-        default=[1.0, 0.5, 1.5, 2.0],
-        help='CAM scales of the held-out images, each also mirrored '
-        '(default: PSA\'s)')
-    parser.add_argument(
-        '--train-scales',
-        type=float,
-        nargs='+',
-        default=[1.0],
-        help='CAM scales of the training images, each also mirrored '
-        '(default 1.0, a quarter of the time of PSA\'s four: they only make '
-        'the CRF files and the labels of the next networks)')
+    add_scales(
+        parser, '--scales', DEFAULT_SCALES,
+        'CAM scales of the held-out images, each also mirrored (default: '
+        'PSA\'s)')
+    add_scales(
+        parser, '--train-scales', [1.0],
+        'CAM scales of the training images, each also mirrored (default '
+        '1.0, a quarter of the time of PSA\'s four: they only make the CRF '
+        'files and the labels of the next networks)')
     parser.add_argument(
         '--crf-alphas',
         type=float,

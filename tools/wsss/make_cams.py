@@ -16,32 +16,25 @@ names). See :mod:`mmrn38.wsss.cams` and :mod:`mmrn38.wsss.crf`.
 """
 import sys
 
-from mmrn38.apis.cli import (add_data_split, add_device, run_split_tool,
-                             tool_parser)
+from mmrn38.apis.cli import (add_device, add_scales, run_split_tool,
+                             split_tool_parser)
 
 PROG = 'make_cams'
 
 
 def parse_args(argv=None):
-    parser = tool_parser(
+    from mmrn38.wsss.cams import DEFAULT_SCALES
+    parser = split_tool_parser(
         PROG, 'PSA-format class activation maps of a CAM classifier over a '
-        'VOC split (mmseg layout).',
-        'mmpretrain config with a CAMHead',
-        checkpoint=True,
-        checkpoint_help='its checkpoint')
-    add_data_split(
-        parser, 'VOC2012 folder: JPEGImages/, SegmentationClassAug/ or '
+        'VOC split (mmseg layout).', 'mmpretrain config with a CAMHead',
+        'VOC2012 folder: JPEGImages/, SegmentationClassAug/ or '
         'SegmentationClass/, ImageSets/Segmentation/',
         'ImageSets/Segmentation/<split>.txt (train, val, aug ...)')
     parser.add_argument('--out-cam', help='folder of the <name>.npy CAMs')
     parser.add_argument(
         '--out-pred', help='folder of the <name>.png pseudo-labels')
-    parser.add_argument(
-        '--scales',
-        type=float,
-        nargs='+',
-        default=[1.0, 0.5, 1.5, 2.0],
-        help='image scales, each also mirrored (default: PSA\'s)')
+    add_scales(parser, '--scales', DEFAULT_SCALES,
+               'image scales, each also mirrored (default: PSA\'s)')
     parser.add_argument(
         '--bg-thresh',
         type=float,
@@ -76,10 +69,9 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
     from mmrn38.wsss.cams import make_cams
-    return run_split_tool(PROG, make_cams, args, 'CAMs', args.out_cam,
-                          args.out_pred, args.out_la_crf, args.out_ha_crf)
+    return run_split_tool(PROG, make_cams, parse_args(argv), 'CAMs', 'out_cam',
+                          'out_pred', 'out_la_crf', 'out_ha_crf')
 
 
 if __name__ == '__main__':

@@ -12,22 +12,19 @@ the VOC palette (``--out-rw``) and optionally the walked scores
 """
 import sys
 
-from mmrn38.apis.cli import (add_data_split, add_device, add_num_classes,
-                             run_split_tool, tool_parser)
+from mmrn38.apis.cli import (add_device, add_num_classes, run_split_tool,
+                             split_tool_parser)
 
 PROG = 'random_walk'
 
 
 def parse_args(argv=None):
-    parser = tool_parser(
+    parser = split_tool_parser(
         PROG, 'PSA\'s random walk of CAMs over an AffinityNet\'s '
         'affinities, over a VOC split (mmseg layout).',
         'mmseg config of an AffinityNet',
-        checkpoint=True,
-        checkpoint_help='its checkpoint')
-    add_data_split(parser,
-                   'VOC2012 folder: JPEGImages/, ImageSets/Segmentation/',
-                   'ImageSets/Segmentation/<split>.txt (train, aug ...)')
+        'VOC2012 folder: JPEGImages/, ImageSets/Segmentation/',
+        'ImageSets/Segmentation/<split>.txt (train, aug ...)')
     parser.add_argument(
         '--cam-dir',
         required=True,
@@ -62,10 +59,9 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
     from mmrn38.wsss.random_walk import random_walk
-    return run_split_tool(PROG, random_walk, args, 'random-walk labels',
-                          args.out_rw, args.out_rw_npy)
+    return run_split_tool(PROG, random_walk, parse_args(argv),
+                          'random-walk labels', 'out_rw', 'out_rw_npy')
 
 
 if __name__ == '__main__':
