@@ -39,9 +39,9 @@ def demo_parser(
 ) -> argparse.ArgumentParser:
     """The demos' common options with their defaults: ``--config``, the
     options of the demo's further configs (``more_configs``: ``(option,
-    default, help)`` each), ``--work-dir``, ``--data-root`` (the generated
-    dataset, made there unless complete) and ``--num-overlays``; a demo
-    adds its own."""
+    default, help)`` each), ``--work-dir`` and ``--data-root`` (the
+    generated dataset, made there unless complete); a demo adds its own
+    and :func:`add_num_overlays`."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument('--config', default=config, help='demo config')
     for option, default, help in more_configs:
@@ -51,9 +51,13 @@ def demo_parser(
         '--data-root',
         default=data_root,
         help='folder of the generated dataset (made unless complete)')
+    return parser
+
+
+def add_num_overlays(parser: argparse.ArgumentParser):
+    """The demos' ``--num-overlays``: how many held-out images to draw."""
     parser.add_argument(
         '--num-overlays', type=int, default=8, help='held-out images to draw')
-    return parser
 
 
 def call_demo(run: Callable[..., dict], args: argparse.Namespace,

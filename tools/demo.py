@@ -6,7 +6,7 @@ curves."""
 import os.path as osp
 import time
 
-from mmrn38.demo import call_demo, demo_parser, run_demo
+from mmrn38.demo import add_num_overlays, call_demo, demo_parser, run_demo
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -18,6 +18,7 @@ def parse_args():
         work_dir=osp.join(REPO, 'work_dirs', 'rn38_demo'),
         data_root=osp.join(REPO, 'data', 'rn38_demo'),
         work_dir_help='folder for checkpoints, logs, overlays and the plot')
+    add_num_overlays(parser)
     parser.add_argument(
         '--iters', type=int, help='training iterations (default: config)')
     parser.add_argument(

@@ -8,7 +8,7 @@ import os.path as osp
 import time
 
 from mmrn38.apis.cli import add_scales
-from mmrn38.demo import call_demo, demo_parser
+from mmrn38.demo import add_num_overlays, call_demo, demo_parser
 from mmrn38.wsss.cams import DEFAULT_SCALES
 from mmrn38.wsss.demo import (DEMO_CRF_ALPHAS, DEMO_RW_ALPHA, DEMO_RW_LOGT,
                               run_wsss_demo)
@@ -62,6 +62,7 @@ def parse_args():
         default=DEMO_RW_LOGT,
         help='squarings of the transition matrix (default: the demo\'s; '
         'PSA\'s: 8)')
+    add_num_overlays(parser)
     return parser.parse_args()
 
 
