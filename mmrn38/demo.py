@@ -12,7 +12,7 @@ import copy
 import json
 import os.path as osp
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import mmcv
 import torch
@@ -22,27 +22,56 @@ from mmengine.structures import PixelData
 
 from .apis import (build_runner, draw_overlay, init_segmentor, load_config,
                    prepare_test, prepare_train, read_image, write_png)
+from .apis.cli import call_with_args
 from .synthetic import write_once, write_voc
 from .utils.atomic_file import atomic_output
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
-def demo_parser(description: str, config: str, work_dir: str, data_root: str,
-                work_dir_help: str) -> argparse.ArgumentParser:
-    """The demos' common options with their defaults: ``--config``,
-    ``--work-dir``, ``--data-root`` (the generated dataset, made there
-    unless complete) and ``--num-overlays``; a demo adds its own."""
+def demo_parser(
+    description: str,
+    config: str,
+    work_dir: str,
+    data_root: str,
+    work_dir_help: str,
+    more_configs: Sequence[Tuple[str, str, str]] = ()
+) -> argparse.ArgumentParser:
+    """The demos' common options with their defaults: ``--config``, the
+    options of the demo's further configs (``more_configs``: ``(option,
+    default, help)`` each), ``--work-dir`` and ``--data-root`` (the
+    generated dataset, made there unless complete); a demo adds its own
+    and :func:`add_num_overlays`."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument('--config', default=config, help='demo config')
+    for option, default, help in more_configs:
+        parser.add_argument(option, default=default, help=help)
     parser.add_argument('--work-dir', default=work_dir, help=work_dir_help)
     parser.add_argument(
         '--data-root',
         default=data_root,
         help='folder of the generated dataset (made unless complete)')
+    return parser
+
+
+def add_num_overlays(parser: argparse.ArgumentParser):
+    """The demos' ``--num-overlays``: how many held-out images to draw."""
     parser.add_argument(
         '--num-overlays', type=int, default=8, help='held-out images to draw')
-    return parser
+
+
+def call_demo(run: Callable[..., dict], args: argparse.Namespace,
+              **changes) -> dict:
+    """A demo's ``run`` function with the options ``args`` of
+    :func:`demo_parser` and the demo's own (see
+    :func:`~mmrn38.apis.cli.call_with_args`): the work and data folders
+    made absolute, and ``changes``."""
+    return call_with_args(
+        run,
+        args,
+        work_dir=osp.abspath(args.work_dir),
+        data_dir=osp.abspath(args.data_root),
+        **changes)
 
 
 def announce(step: str):

@@ -1,10 +1,12 @@
 """mmrn38.apis.cli: the tools' shared arguments and one-line error."""
+import argparse
 import os
 
 import pytest
 
 from mmrn38.apis.cli import (add_cfg_options, add_device, add_launcher,
-                             error_line, parse_tool_args, tool_parser)
+                             call_with_args, error_line, output_error_line,
+                             parse_tool_args, tool_parser)
 
 
 def test_common_arguments(monkeypatch):
@@ -48,3 +50,24 @@ def test_error_line(capsys):
         '\ntool: error: first line second line\n')
     assert error_line('tool', error, 'said otherwise') == 1
     assert capsys.readouterr().err == '\ntool: error: said otherwise\n'
+
+
+def test_error_line_without_break_and_output_errors(capsys):
+    assert error_line('tool', None, 'nothing to do', line_break=False) == 1
+    assert capsys.readouterr().err == 'tool: error: nothing to do\n'
+    denied = PermissionError(13, 'Permission denied')
+    assert output_error_line('tool', denied, 'out.onnx') == 1
+    assert capsys.readouterr().err == (
+        '\ntool: error: cannot write out.onnx: Permission denied\n')
+    assert output_error_line('tool', ValueError('bad\n  input'), 'x') == 1
+    assert capsys.readouterr().err == '\ntool: error: bad input\n'
+
+
+def test_call_with_args_passes_options_by_name():
+
+    def fn(a, b=2, c=3):
+        return a, b, c
+
+    args = argparse.Namespace(a=1, c=5, other=9)
+    assert call_with_args(fn, args) == (1, 2, 5)
+    assert call_with_args(fn, args, b=7, c=8) == (1, 7, 8)

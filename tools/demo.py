@@ -6,7 +6,7 @@ curves."""
 import os.path as osp
 import time
 
-from mmrn38.demo import demo_parser, run_demo
+from mmrn38.demo import add_num_overlays, call_demo, demo_parser, run_demo
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -18,6 +18,7 @@ def parse_args():
         work_dir=osp.join(REPO, 'work_dirs', 'rn38_demo'),
         data_root=osp.join(REPO, 'data', 'rn38_demo'),
         work_dir_help='folder for checkpoints, logs, overlays and the plot')
+    add_num_overlays(parser)
     parser.add_argument(
         '--iters', type=int, help='training iterations (default: config)')
     parser.add_argument(
@@ -30,13 +31,7 @@ def parse_args():
 def main():
     args = parse_args()
     start = time.time()
-    result = run_demo(
-        args.config,
-        osp.abspath(args.work_dir),
-        osp.abspath(args.data_root),
-        max_iters=args.iters,
-        num_images=args.num_images,
-        num_overlays=args.num_overlays)
+    result = call_demo(run_demo, args, max_iters=args.iters)
     plain, tta, bf16 = result['metrics'], result['metrics_tta'], \
         result['bf16']
     print(

@@ -4,7 +4,7 @@ through mmrn38's inference fast path (``mmrn38.optimize_for_inference``)."""
 import sys
 
 from mmrn38.apis import InferenceError, infer_images
-from mmrn38.apis.cli import add_device, error_line, tool_parser
+from mmrn38.apis.cli import add_device, run_tool, tool_parser
 
 PROG = 'infer.py'
 
@@ -29,19 +29,10 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        written = infer_images(
-            args.config,
-            args.checkpoint,
-            args.images,
-            args.out_dir,
-            device=args.device,
-            bf16=args.bf16)
-    except InferenceError as error:
-        return error_line(PROG, error)
-    print(f'\nwrote {len(written)} overlays to {args.out_dir}')
-    return 0
+    return run_tool(
+        PROG, infer_images, parse_args(argv), InferenceError,
+        lambda written, args: f'\nwrote {len(written)} overlays to '
+        f'{args.out_dir}')
 
 
 if __name__ == '__main__':

@@ -1,11 +1,9 @@
 """Test a checkpoint with an mmseg or mmpretrain config (mmseg's flags)."""
 import sys
 
-from mmrn38.apis import (CheckpointError, ConfigError, build_runner,
-                         close_distributed, load_config, prepare_test,
-                         unknown_types_as_config_error)
-from mmrn38.apis.cli import (add_cfg_options, add_launcher, error_line,
-                             parse_tool_args, tool_parser)
+from mmrn38.apis import CheckpointError, ConfigError, prepare_test
+from mmrn38.apis.cli import (add_cfg_options, add_launcher, parse_tool_args,
+                             run_with_runner, tool_parser)
 
 PROG = 'test.py'
 
@@ -51,9 +49,8 @@ def use_fast_path(cfg, bf16=False):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.cfg_options, args.work_dir,
-                          args.launcher)
+
+    def prepare(cfg):
         cfg = prepare_test(
             cfg,
             args.checkpoint,
@@ -64,16 +61,12 @@ def main(argv=None):
             out=args.out)
         if args.fast or args.bf16:
             cfg = use_fast_path(cfg, bf16=args.bf16)
-        with unknown_types_as_config_error(cfg):
-            build_runner(cfg).test()
-        close_distributed(wait_for_peers=True)
-    except (ConfigError, CheckpointError, FileNotFoundError) as error:
-        # a config that cannot be used, a missing or unreadable checkpoint,
-        # a missing data set
-        return error_line(PROG, error)
-    finally:
-        close_distributed()
-    return 0
+        return cfg
+
+    # a config that cannot be used, a missing or unreadable checkpoint, a
+    # missing data set
+    return run_with_runner(PROG, args, prepare, 'test',
+                           (ConfigError, CheckpointError, FileNotFoundError))
 
 
 if __name__ == '__main__':

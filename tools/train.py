@@ -1,11 +1,9 @@
 """Train a model from an mmseg or mmpretrain config (mmseg's flags)."""
 import sys
 
-from mmrn38.apis import (ConfigError, build_runner, close_distributed,
-                         load_config, prepare_train,
-                         unknown_types_as_config_error)
-from mmrn38.apis.cli import (add_cfg_options, add_launcher, error_line,
-                             parse_tool_args, tool_parser)
+from mmrn38.apis import ConfigError, prepare_train
+from mmrn38.apis.cli import (add_cfg_options, add_launcher, parse_tool_args,
+                             run_with_runner, tool_parser)
 
 PROG = 'train.py'
 
@@ -28,19 +26,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.cfg_options, args.work_dir,
-                          args.launcher)
-        cfg = prepare_train(cfg, resume=args.resume, amp=args.amp)
-        with unknown_types_as_config_error(cfg):
-            build_runner(cfg).train()
-        close_distributed(wait_for_peers=True)
-    except (ConfigError, FileNotFoundError) as error:
-        # a config that cannot be used, a missing data set or weights file
-        return error_line(PROG, error)
-    finally:
-        close_distributed()
-    return 0
+    # a config that cannot be used, a missing data set or weights file
+    return run_with_runner(
+        PROG, args,
+        lambda cfg: prepare_train(cfg, resume=args.resume, amp=args.amp),
+        'train', (ConfigError, FileNotFoundError))
 
 
 if __name__ == '__main__':

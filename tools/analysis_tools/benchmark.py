@@ -19,17 +19,18 @@ Examples::
         ATEN_CPU_CAPABILITY=avx2 python tools/analysis_tools/benchmark.py \\
         --cases plain-port rn38-os8-fast --size 256
 """
-import argparse
-
+from mmrn38.apis.cli import add_device, call_with_args, tool_parser
 from mmrn38.benchmark import (CASES, BenchmarkSettings, dump_json,
                               format_table, run_benchmark)
 from mmrn38.utils.device_features import bf16_support
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
-        description='Benchmark ResNet-38 against its plain port, its fast '
-        'path and mmseg ResNet-D8 networks')
+    parser = tool_parser(
+        None,
+        'Benchmark ResNet-38 against its plain port, its fast path and mmseg '
+        'ResNet-D8 networks',
+        config_help=None)
     parser.add_argument(
         '--cases',
         nargs='+',
@@ -52,8 +53,7 @@ def parse_args():
         help='timed runs per measurement; the median is reported')
     parser.add_argument(
         '--warmup', type=int, default=1, help='untimed runs before them')
-    parser.add_argument(
-        '--device', default='cpu', help='cpu, cuda or cuda:N (default cpu)')
+    add_device(parser, help='cpu, cuda or cuda:N (default cpu)')
     parser.add_argument(
         '--bf16',
         action='store_true',
@@ -91,18 +91,8 @@ def parse_args():
 
 def main():
     args = parse_args()
-    settings = BenchmarkSettings(
-        size=(args.size[0], args.size[-1]),
-        batch=args.batch,
-        repeats=args.repeats,
-        warmup=args.warmup,
-        device=args.device,
-        bf16=args.bf16,
-        channels_last=args.channels_last,
-        amp=args.amp,
-        train_bn=args.train_bn,
-        width=args.width,
-        num_classes=args.num_classes)
+    settings = call_with_args(
+        BenchmarkSettings, args, size=(args.size[0], args.size[-1]))
     bf16_flags = [
         flag for flag, used in (('--bf16', args.bf16),
                                 ('--amp', args.amp and args.device == 'cpu'))

@@ -19,7 +19,7 @@ import os.path as osp
 import sys
 import time
 
-from mmrn38.apis.cli import (add_cfg_options, add_device, error_line,
+from mmrn38.apis.cli import (add_cfg_options, add_device, add_size, error_line,
                              tool_parser)
 
 PROG = 'path_lengths'
@@ -40,13 +40,8 @@ def parse_args(argv=None):
         help='weights of the first config\'s whole model '
         '(default: its initialisation)')
     parser.add_argument('--images', help='folder of input images')
-    parser.add_argument(
-        '--input-size',
-        type=int,
-        nargs=2,
-        default=[224, 224],
-        metavar=('H', 'W'),
-        help='input size (images are resized to it)')
+    add_size(parser, '--input-size', 'input size (images are resized to it)',
+             [224, 224])
     parser.add_argument('--batch', type=int, default=2, help='batch size')
     parser.add_argument(
         '--samples',

@@ -15,22 +15,24 @@ and returns ``(1, num_classes, H, W)`` logits; load it with
 (inductor lowers it to oneDNN's int8 kernels: VNNI, or AMX-INT8 where
 present). Needs ``pip install torchao --no-deps``.
 """
-import argparse
 import os.path as osp
 import statistics
 import sys
 import time
 
+from mmrn38.apis.cli import add_size, output_error_line, tool_parser
+
 PROG = 'quantize'
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description='Quantize a ResNet-38 segmentor to int8 (static, '
-        'post-training) for the CPU.')
-    parser.add_argument('config', help='mmseg config of the model')
-    parser.add_argument('checkpoint', help='its checkpoint')
+    parser = tool_parser(
+        PROG,
+        'Quantize a ResNet-38 segmentor to int8 (static, post-training) for '
+        'the CPU.',
+        'mmseg config of the model',
+        checkpoint=True,
+        checkpoint_help='its checkpoint')
     parser.add_argument(
         '--calib',
         required=True,
@@ -42,13 +44,9 @@ def parse_args(argv=None):
         default=8,
         help='calibration images used (default 8)')
     parser.add_argument('--out', required=True, help='the .pt2 file')
-    parser.add_argument(
-        '--shape',
-        type=int,
-        nargs=2,
-        metavar=('H', 'W'),
-        help='input height and width (default: the first calibration '
-        'image\'s); images of other sizes are resized to it')
+    add_size(
+        parser, '--shape', 'input height and width (default: the first '
+        'calibration image\'s); images of other sizes are resized to it')
     parser.add_argument(
         '--check',
         metavar='DIR',
@@ -118,11 +116,7 @@ def main(argv=None):
         program = quantize_int8(model, calibration)
         save_int8(program, calibration[0], args.out)
     except (ExportError, InferenceError, OSError) as error:
-        message = ' '.join(str(error).split())
-        if isinstance(error, OSError):
-            message = f'cannot write {args.out}: {error.strerror or message}'
-        print(f'\n{PROG}: error: {message}', file=sys.stderr)
-        return 1
+        return output_error_line(PROG, error, args.out)
     print(f'\nwrote {args.out} ({osp.getsize(args.out) / 2**20:.1f} MiB): '
           f'int8 at {shape[0]}x{shape[1]}, calibrated on {len(calib)} '
           f'images in {time.time() - start:.0f} s')

@@ -14,7 +14,7 @@ logits differ by more than 1e-4 x their largest magnitude or fewer than
 import os.path as osp
 import sys
 
-from mmrn38.apis.cli import error_line, tool_parser
+from mmrn38.apis.cli import add_size, output_error_line, tool_parser
 
 PROG = 'pytorch2onnx'
 
@@ -26,14 +26,9 @@ def parse_args(argv=None):
         'mmseg config of the model',
         checkpoint=True)
     parser.add_argument('--out', required=True, help='the .onnx file')
-    parser.add_argument(
-        '--shape',
-        type=int,
-        nargs=2,
-        default=[512, 512],
-        metavar=('H', 'W'),
-        help='input height and width (default 512 512); with --dynamic '
-        'only the size traced')
+    add_size(
+        parser, '--shape', 'input height and width (default 512 512); with '
+        '--dynamic only the size traced', [512, 512])
     parser.add_argument(
         '--dynamic',
         action='store_true',
@@ -80,11 +75,7 @@ def main(argv=None):
             dynamic=args.dynamic,
             opset=args.opset or DEFAULT_OPSET)
     except (ExportError, InferenceError, OSError) as error:
-        message = None
-        if isinstance(error, OSError):  # the output's folder or file
-            reason = error.strerror or ' '.join(str(error).split())
-            message = f'cannot write {args.out}: {reason}'
-        return error_line(PROG, error, message)
+        return output_error_line(PROG, error, args.out)
     print(f'\nwrote {args.out} ({osp.getsize(args.out) / 2**20:.1f} MiB)')
     if images is None:
         return 0

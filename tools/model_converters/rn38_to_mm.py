@@ -17,12 +17,12 @@ atomically. Examples::
     python tools/model_converters/rn38_to_mm.py \
         res38_aff.pth checkpoints/rn38_psa_aff.pth   # AffinityNet
 """
-import argparse
 import os.path as osp
 import sys
 
 from mmengine.utils import ProgressBar
 
+from mmrn38.apis.cli import call_with_args, error_line, tool_parser
 from mmrn38.converters import (ARCHS, OUT_STRIDES, TASKS, ConversionError,
                                MXNetParamsError, convert_rn38_weights,
                                write_checkpoint)
@@ -133,11 +133,11 @@ def summary(conversion, dst):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description='Convert original ResNet-38 weights (MXNet .params of '
-        'ademxapp, PyTorch .pth of the PSA port) into an mmseg / mmpretrain '
-        'checkpoint.')
+    parser = tool_parser(
+        PROG, 'Convert original ResNet-38 weights (MXNet .params of ademxapp, '
+        'PyTorch .pth of the PSA port) into an mmseg / mmpretrain '
+        'checkpoint.',
+        config_help=None)
     parser.add_argument('src', help='MXNet .params or PSA-port .pth file')
     parser.add_argument('dst', help='path of the checkpoint to write')
     parser.add_argument(
@@ -173,19 +173,10 @@ def main(argv=None):
     args = parse_args(argv)
     progress = ReadProgress()
     try:
-        conversion = convert(
-            args.src,
-            args.dst,
-            task=args.task,
-            num_classes=args.num_classes,
-            arch=args.arch,
-            out_stride=args.out_stride,
-            progress=progress)
+        conversion = call_with_args(convert, args, progress=progress)
     except (ConversionError, MXNetParamsError, OSError) as error:
-        progress.close()
-        message = ' '.join(str(error).split())
-        print(f'{PROG}: error: {message}', file=sys.stderr)
-        return 1
+        progress.close()  # ends the progress line
+        return error_line(PROG, error, line_break=False)
     except KeyboardInterrupt:
         progress.close()
         print(f'{PROG}: interrupted, {args.dst} not written', file=sys.stderr)

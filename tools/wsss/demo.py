@@ -4,57 +4,44 @@ from image-level labels only, make CAMs by PSA's procedure and CRF label
 files, train AffinityNet, random-walk the CAMs, train the segmentation
 network on the walked labels, and report the held-out mIoU of each stage
 (CAM, random walk, segmentation) against the hidden masks in one table."""
-import argparse
 import os.path as osp
 import time
 
+from mmrn38.apis.cli import add_scales
+from mmrn38.demo import add_num_overlays, call_demo, demo_parser
+from mmrn38.wsss.cams import DEFAULT_SCALES
 from mmrn38.wsss.demo import (DEMO_CRF_ALPHAS, DEMO_RW_ALPHA, DEMO_RW_LOGT,
                               run_wsss_demo)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIGS = osp.join(REPO, 'configs', 'wsss')
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
-        description='Train a CAM classifier from image-level labels on '
-        'built-in data and score its CAMs as pseudo-labels')
-    parser.add_argument(
-        '--config',
-        default=osp.join(REPO, 'configs', 'wsss', 'rn38_demo_cls.py'),
-        help='demo config')
-    parser.add_argument(
-        '--aff-config',
-        default=osp.join(REPO, 'configs', 'wsss', 'rn38_demo_aff.py'),
-        help='AffinityNet demo config')
-    parser.add_argument(
-        '--seg-config',
-        default=osp.join(REPO, 'configs', 'wsss', 'rn38_demo_pseudo.py'),
-        help='demo config of the segmentation network on pseudo-labels')
-    parser.add_argument(
-        '--work-dir',
-        default=osp.join(REPO, 'work_dirs', 'rn38_wsss_demo'),
-        help='folder for the checkpoint, logs, CAMs and overlays')
-    parser.add_argument(
-        '--data-root',
-        default=osp.join(REPO, 'data', 'rn38_wsss_demo'),
-        help='folder of the generated dataset (made unless complete)')
+    parser = demo_parser(
+        'Train a CAM classifier from image-level labels on built-in data and '
+        'score its CAMs as pseudo-labels',
+        config=osp.join(CONFIGS, 'rn38_demo_cls.py'),
+        work_dir=osp.join(REPO, 'work_dirs', 'rn38_wsss_demo'),
+        data_root=osp.join(REPO, 'data', 'rn38_wsss_demo'),
+        work_dir_help='folder for the checkpoint, logs, CAMs and overlays',
+        more_configs=[('--aff-config', osp.join(CONFIGS, 'rn38_demo_aff.py'),
+                       'AffinityNet demo config'),
+                      ('--seg-config', osp.join(CONFIGS,
+                                                'rn38_demo_pseudo.py'),
+                       'demo config of the segmentation network on '
+                       'pseudo-labels')])
     parser.add_argument(
         '--epochs', type=int, help='training epochs (default: config)')
-    parser.add_argument(
-        '--scales',
-        type=float,
-        nargs='+',
-        default=[1.0, 0.5, 1.5, 2.0],
-        help='CAM scales of the held-out images, each also mirrored '
-        '(default: PSA\'s)')
-    parser.add_argument(
-        '--train-scales',
-        type=float,
-        nargs='+',
-        default=[1.0],
-        help='CAM scales of the training images, each also mirrored '
-        '(default 1.0, a quarter of the time of PSA\'s four: they only make '
-        'the CRF files and the labels of the next networks)')
+    add_scales(
+        parser, '--scales', DEFAULT_SCALES,
+        'CAM scales of the held-out images, each also mirrored (default: '
+        'PSA\'s)')
+    add_scales(
+        parser, '--train-scales', [1.0],
+        'CAM scales of the training images, each also mirrored (default '
+        '1.0, a quarter of the time of PSA\'s four: they only make the CRF '
+        'files and the labels of the next networks)')
     parser.add_argument(
         '--crf-alphas',
         type=float,
@@ -75,8 +62,7 @@ def parse_args():
         default=DEMO_RW_LOGT,
         help='squarings of the transition matrix (default: the demo\'s; '
         'PSA\'s: 8)')
-    parser.add_argument(
-        '--num-overlays', type=int, default=8, help='held-out images to draw')
+    add_num_overlays(parser)
     return parser.parse_args()
 
 
@@ -100,19 +86,7 @@ def stage_table(result) -> str:
 def main():
     args = parse_args()
     start = time.time()
-    result = run_wsss_demo(
-        args.config,
-        args.aff_config,
-        args.seg_config,
-        osp.abspath(args.work_dir),
-        osp.abspath(args.data_root),
-        max_epochs=args.epochs,
-        scales=args.scales,
-        train_scales=args.train_scales,
-        crf_alphas=args.crf_alphas,
-        rw_alpha=args.rw_alpha,
-        rw_logt=args.rw_logt,
-        num_overlays=args.num_overlays)
+    result = call_demo(run_wsss_demo, args, max_epochs=args.epochs)
     sweep = result['sweep']
     best = sweep.best
     per_class = '\n'.join(

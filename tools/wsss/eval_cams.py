@@ -12,24 +12,22 @@ Reads the ``<name>.npy`` CAM dicts of ``tools/wsss/make_cams.py --out-cam``
 (255: no label; PSA's ``infer_aff.py --out_rw``, mmseg's test ``--out``).
 See :mod:`mmrn38.wsss.evaluation`.
 """
-import argparse
 import os.path as osp
 import sys
+
+from mmrn38.apis.cli import (add_data_split, add_num_classes, error_line,
+                             tool_parser)
 
 PROG = 'eval_cams'
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description='CAM pseudo-label mIoU over a sweep of background '
-        'thresholds.')
-    parser.add_argument(
-        '--data-root',
-        required=True,
-        help='VOC2012 folder (mmseg layout) with the masks')
-    parser.add_argument(
-        '--split', required=True, help='ImageSets/Segmentation/<split>.txt')
+    parser = tool_parser(
+        PROG,
+        'CAM pseudo-label mIoU over a sweep of background thresholds.',
+        config_help=None)
+    add_data_split(parser, 'VOC2012 folder (mmseg layout) with the masks',
+                   'ImageSets/Segmentation/<split>.txt')
     parser.add_argument('--cam-dir', help='folder of the <name>.npy CAMs')
     parser.add_argument(
         '--label-dir',
@@ -37,11 +35,7 @@ def parse_args(argv=None):
         default=[],
         help='folder of <name>.png labels (0 .. num-classes - 1, 255 for '
         'none); repeat it to compare several')
-    parser.add_argument(
-        '--num-classes',
-        type=int,
-        default=21,
-        help='labels with background (default 21, VOC)')
+    add_num_classes(parser)
     parser.add_argument(
         '--thresholds',
         type=float,
@@ -105,8 +99,7 @@ def main(argv=None):
     elif args.cam_dir is None and not args.label_dir:
         problem = 'nothing to score: give --cam-dir and/or --label-dir'
     if problem:
-        print(f'{PROG}: error: {problem}', file=sys.stderr)
-        return 1
+        return error_line(PROG, None, problem, line_break=False)
     names = class_names(args.num_classes)
     columns, lines = [], []
     try:
@@ -127,9 +120,7 @@ def main(argv=None):
                          f'% of the pixels unlabelled)')
             columns.append((title, score.iou, score.miou))
     except WSSSDataError as error:
-        message = ' '.join(str(error).split())
-        print(f'\n{PROG}: error: {message}', file=sys.stderr)
-        return 1
+        return error_line(PROG, error)
     if args.label_dir:
         lines += comparison(columns, names)
     print()

@@ -14,39 +14,27 @@ float32}`` for the image's classes (labels from its mask); ``--out-pred``:
 ``(1 - max cam) ** alpha`` (PSA's ``infer_cls.py`` files of the same
 names). See :mod:`mmrn38.wsss.cams` and :mod:`mmrn38.wsss.crf`.
 """
-import argparse
 import sys
 
-import torch
+from mmrn38.apis.cli import (add_device, add_scales, run_split_tool,
+                             split_tool_parser)
 
 PROG = 'make_cams'
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description='PSA-format class activation maps of a CAM classifier '
-        'over a VOC split (mmseg layout).')
-    parser.add_argument('config', help='mmpretrain config with a CAMHead')
-    parser.add_argument('checkpoint', help='its checkpoint')
-    parser.add_argument(
-        '--data-root',
-        required=True,
-        help='VOC2012 folder: JPEGImages/, SegmentationClassAug/ or '
-        'SegmentationClass/, ImageSets/Segmentation/')
-    parser.add_argument(
-        '--split',
-        required=True,
-        help='ImageSets/Segmentation/<split>.txt (train, val, aug ...)')
+    from mmrn38.wsss.cams import DEFAULT_SCALES
+    parser = split_tool_parser(
+        PROG, 'PSA-format class activation maps of a CAM classifier over a '
+        'VOC split (mmseg layout).', 'mmpretrain config with a CAMHead',
+        'VOC2012 folder: JPEGImages/, SegmentationClassAug/ or '
+        'SegmentationClass/, ImageSets/Segmentation/',
+        'ImageSets/Segmentation/<split>.txt (train, val, aug ...)')
     parser.add_argument('--out-cam', help='folder of the <name>.npy CAMs')
     parser.add_argument(
         '--out-pred', help='folder of the <name>.png pseudo-labels')
-    parser.add_argument(
-        '--scales',
-        type=float,
-        nargs='+',
-        default=[1.0, 0.5, 1.5, 2.0],
-        help='image scales, each also mirrored (default: PSA\'s)')
+    add_scales(parser, '--scales', DEFAULT_SCALES,
+               'image scales, each also mirrored (default: PSA\'s)')
     parser.add_argument(
         '--bg-thresh',
         type=float,
@@ -70,10 +58,8 @@ def parse_args(argv=None):
         type=float,
         default=32,
         help='background power of --out-ha-crf (default 32, PSA\'s)')
-    parser.add_argument(
-        '--device',
-        default='cuda' if torch.cuda.is_available() else 'cpu',
-        help='cpu, cuda, cuda:1 ... (default: cuda if available)')
+    add_device(parser, None,
+               'cpu, cuda, cuda:1 ... (default: cuda if available)')
     parser.add_argument(
         '--fast',
         action='store_true',
@@ -83,34 +69,9 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
     from mmrn38.wsss.cams import make_cams
-    from mmrn38.wsss.data import WSSSDataError
-    try:
-        count = make_cams(
-            args.config,
-            args.checkpoint,
-            args.data_root,
-            args.split,
-            out_cam=args.out_cam,
-            out_pred=args.out_pred,
-            scales=args.scales,
-            bg_thresh=args.bg_thresh,
-            device=args.device,
-            fast=args.fast,
-            out_la_crf=args.out_la_crf,
-            out_ha_crf=args.out_ha_crf,
-            low_alpha=args.low_alpha,
-            high_alpha=args.high_alpha)
-    except (WSSSDataError, OSError) as error:
-        message = ' '.join(str(error).split())
-        print(f'\n{PROG}: error: {message}', file=sys.stderr)
-        return 1
-    outputs = ' and '.join(
-        d for d in (args.out_cam, args.out_pred, args.out_la_crf,
-                    args.out_ha_crf) if d is not None)
-    print(f'\n{count} images of {args.split}: CAMs in {outputs}')
-    return 0
+    return run_split_tool(PROG, make_cams, parse_args(argv), 'CAMs', 'out_cam',
+                          'out_pred', 'out_la_crf', 'out_ha_crf')
 
 
 if __name__ == '__main__':

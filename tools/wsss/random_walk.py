@@ -10,29 +10,21 @@ Reads the ``<name>.npy`` CAM dicts of ``tools/wsss/make_cams.py --out-cam``
 the VOC palette (``--out-rw``) and optionally the walked scores
 (``--out-rw-npy``). See :mod:`mmrn38.wsss.random_walk`.
 """
-import argparse
 import sys
 
-import torch
+from mmrn38.apis.cli import (add_device, add_num_classes, run_split_tool,
+                             split_tool_parser)
 
 PROG = 'random_walk'
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description='PSA\'s random walk of CAMs over an AffinityNet\'s '
-        'affinities, over a VOC split (mmseg layout).')
-    parser.add_argument('config', help='mmseg config of an AffinityNet')
-    parser.add_argument('checkpoint', help='its checkpoint')
-    parser.add_argument(
-        '--data-root',
-        required=True,
-        help='VOC2012 folder: JPEGImages/, ImageSets/Segmentation/')
-    parser.add_argument(
-        '--split',
-        required=True,
-        help='ImageSets/Segmentation/<split>.txt (train, aug ...)')
+    parser = split_tool_parser(
+        PROG, 'PSA\'s random walk of CAMs over an AffinityNet\'s '
+        'affinities, over a VOC split (mmseg layout).',
+        'mmseg config of an AffinityNet',
+        'VOC2012 folder: JPEGImages/, ImageSets/Segmentation/',
+        'ImageSets/Segmentation/<split>.txt (train, aug ...)')
     parser.add_argument(
         '--cam-dir',
         required=True,
@@ -60,45 +52,16 @@ def parse_args(argv=None):
         default=8,
         help='squarings of the transition matrix: 2**logt steps (default '
         '8, PSA\'s)')
-    parser.add_argument(
-        '--num-classes',
-        type=int,
-        default=21,
-        help='labels with background (default 21, VOC)')
-    parser.add_argument(
-        '--device',
-        default='cuda' if torch.cuda.is_available() else 'cpu',
-        help='cpu, cuda, cuda:1 ... (default: cuda if available)')
+    add_num_classes(parser)
+    add_device(parser, None,
+               'cpu, cuda, cuda:1 ... (default: cuda if available)')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    from mmrn38.wsss.data import WSSSDataError
     from mmrn38.wsss.random_walk import random_walk
-    try:
-        count = random_walk(
-            args.config,
-            args.checkpoint,
-            args.data_root,
-            args.split,
-            args.cam_dir,
-            out_rw=args.out_rw,
-            out_rw_npy=args.out_rw_npy,
-            alpha=args.alpha,
-            beta=args.beta,
-            logt=args.logt,
-            num_classes=args.num_classes,
-            device=args.device)
-    except (WSSSDataError, OSError) as error:
-        message = ' '.join(str(error).split())
-        print(f'\n{PROG}: error: {message}', file=sys.stderr)
-        return 1
-    outputs = ' and '.join(
-        d for d in (args.out_rw, args.out_rw_npy) if d is not None)
-    print(f'\n{count} images of {args.split}: random-walk labels in '
-          f'{outputs}')
-    return 0
+    return run_split_tool(PROG, random_walk, parse_args(argv),
+                          'random-walk labels', 'out_rw', 'out_rw_npy')
 
 
 if __name__ == '__main__':
