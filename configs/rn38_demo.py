@@ -92,14 +92,12 @@ train_dataloader = dict(
         **dataset,
         ann_file='ImageSets/Segmentation/train.txt',
         pipeline=train_pipeline))
+# VOC's val loader (its val.txt) on the generated dataset: every other key
+# of its PascalVOCDataset is set here
 val_dataloader = dict(
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(
-        _delete_=True,
-        **dataset,
-        ann_file='ImageSets/Segmentation/val.txt',
-        pipeline=test_pipeline))
+    dataset=dict(**dataset, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 # Schedule: 1000 iterations of batch 8 (25 passes over the 320 training

@@ -4,9 +4,7 @@
 # the VOC recipe shrunk for the demo's data: trained on the random-walk
 # labels of the demo's training images, tested on the real masks of its
 # held-out images.
-_base_ = [
-    '../rn38_demo.py', '../_base_/schedules/adam_pseudo_labels.py'
-]
+_base_ = ['../rn38_demo.py', '../_base_/schedules/adam_pseudo_labels.py']
 
 # tools/wsss/demo.py sets these to its dataset and random-walk folder
 data_root = 'data/rn38_wsss_demo/VOCdevkit/VOC2012'
@@ -23,8 +21,7 @@ model = dict(backbone=dict(dropouts=(0.1, 0.2), norm_eval=True))
 dataset = dict(_base_.dataset, data_root=data_root)
 train_dataloader = dict(
     dataset=dict(
-        data_root=data_root,
-        data_prefix=dict(seg_map_path=pseudo_label_dir)))
+        data_root=data_root, data_prefix=dict(seg_map_path=pseudo_label_dir)))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 
@@ -33,8 +30,7 @@ test_dataloader = val_dataloader
 # passes over the 320 training images), the lr held for the first half,
 # then linear to 0 as the base schedule.
 max_iters = 200
-optim_wrapper = dict(
-    optimizer=dict(_base_.adam_pseudo_labels, _delete_=True))
+optim_wrapper = dict(optimizer=dict(_base_.adam_pseudo_labels, _delete_=True))
 param_scheduler = [
     dict(_base_.linear_decay, begin=max_iters // 2, end=max_iters)
 ]

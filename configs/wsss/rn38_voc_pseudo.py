@@ -42,5 +42,4 @@ train_dataloader = dict(
         data_prefix=dict(img_path='JPEGImages', seg_map_path=pseudo_label_dir),
         ann_file='ImageSets/Segmentation/aug.txt',
         pipeline={{_base_.train_pipeline}}))
-optim_wrapper = dict(
-    optimizer=dict(_base_.adam_pseudo_labels, _delete_=True))
+optim_wrapper = dict(optimizer=dict(_base_.adam_pseudo_labels, _delete_=True))
