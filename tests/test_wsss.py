@@ -783,13 +783,17 @@ def test_pseudo_label_config_is_rn38_voc_with_adam():
         k
         for k in set(voc) | set(pseudo) if voc.get(k) != pseudo.get(k)
     }
-    assert changed == {'train_dataloader', 'optim_wrapper', 'pseudo_label_dir'}
+    assert changed == {
+        'train_dataloader', 'optim_wrapper', 'pseudo_label_dir',
+        'adam_pseudo_labels'
+    }
     for key in ('batch_size', 'sampler', 'num_workers'):
         assert pseudo.train_dataloader[key] == voc.train_dataloader[key]
     dataset = pseudo.train_dataloader.dataset
     assert dataset.data_prefix.seg_map_path == pseudo.pseudo_label_dir
     assert dataset.ann_file == 'ImageSets/Segmentation/aug.txt'
     assert dataset.pipeline == voc.train_pipeline
-    assert pseudo.optim_wrapper.optimizer.type == 'Adam'
+    assert pseudo.optim_wrapper.optimizer == dict(
+        type='Adam', lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=5e-4)
     assert (
         pseudo.optim_wrapper.paramwise_cfg == voc.optim_wrapper.paramwise_cfg)
