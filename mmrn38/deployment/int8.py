@@ -40,8 +40,9 @@ def _torchao_pt2e():
         from torchao.quantization.pt2e.quantizer import \
             x86_inductor_quantizer as xiq
     except ImportError as error:
-        raise ExportError(f'int8 needs torchao (pip install torchao '
-                          f'--no-deps): {error}') from None
+        raise ExportError(f'int8 needs torchao (pip install '
+                          f'torchao==0.18.0, requirements/tests.txt): '
+                          f'{error}') from None
     return prepare_pt2e, convert_pt2e, xiq
 
 

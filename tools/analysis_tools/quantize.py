@@ -13,7 +13,8 @@ it was quantized at (``--shape``, default the first calibration image's)
 and returns ``(1, num_classes, H, W)`` logits; load it with
 ``mmrn38.deployment.int8.load_int8`` and run it through ``compile_int8``
 (inductor lowers it to oneDNN's int8 kernels: VNNI, or AMX-INT8 where
-present). Needs ``pip install torchao --no-deps``.
+present). Needs torchao (``requirements/tests.txt``: ``make setup``
+installs it).
 """
 import os.path as osp
 import statistics
