@@ -185,6 +185,22 @@ def test_bf16_weights_compute_what_autocast_computes(monkeypatch, device):
     assert alone.dtype == torch.float32
 
 
+def test_prepacked_conv_packs_for_each_input_shape():
+    """oneDNN's weight layout depends on the input shape: a prepacked conv
+    packs again for a new shape (weights packed for another one ran up to
+    40x slower) and computes the plain conv's numbers on every shape."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(24, 40, 1).eval().to(memory_format=torch.channels_last)
+    packed = PrepackedConv2d.from_conv(conv)
+    assert packed.packed_shape == (1, 24, 32, 32)
+    with torch.no_grad():
+        for shape in ((1, 24, 8, 8), (2, 24, 13, 7), (1, 24, 8, 8)):
+            x = torch.randn(shape).contiguous(
+                memory_format=torch.channels_last)
+            assert torch.equal(packed(x), conv(x))
+            assert packed.packed_shape == shape
+
+
 def test_winograd_off_switch_and_cuda(winograd_everywhere):
     model = segmentor().eval()
     for options in (dict(winograd=False), dict(device='cuda')):

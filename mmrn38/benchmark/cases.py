@@ -69,6 +69,8 @@ class BenchmarkCase:
             include the timing where the choices are not cached yet).
         int8 (bool): Run the int8 graph of
             :mod:`mmrn38.deployment.int8` (CPU, inference only).
+        winograd (bool): With ``fast``, the fast path's ``winograd``
+            option (``False``: every convolution is oneDNN's).
     """
     description: str
     backbone: Optional[dict] = None
@@ -80,6 +82,7 @@ class BenchmarkCase:
     runtime: Optional[str] = None
     autotune: bool = False
     int8: bool = False
+    winograd: bool = True
 
     @property
     def trains(self) -> bool:
@@ -93,6 +96,7 @@ def _resnet38(description_extra='',
               runtime=None,
               autotune=False,
               int8=False,
+              winograd=True,
               **kwargs) -> BenchmarkCase:
     options = ', '.join(f'{k}={v}' for k, v in kwargs.items()
                         if k != 'out_stride')
@@ -110,7 +114,8 @@ def _resnet38(description_extra='',
         channels_last=channels_last,
         runtime=runtime,
         autotune=autotune,
-        int8=int8)
+        int8=int8,
+        winograd=winograd)
 
 
 def _resnet_d8(depth: int) -> BenchmarkCase:
@@ -137,6 +142,12 @@ CASES: Dict[str, BenchmarkCase] = {
         description='ResNet-38 A1, OS 8, plain PyTorch transcription'),
     'rn38-os8-fast':
     _resnet38(', optimize_for_inference', fast=True, out_stride=8),
+    'rn38-os8-onednn':
+    _resnet38(
+        ', optimize_for_inference(winograd=False)',
+        fast=True,
+        winograd=False,
+        out_stride=8),
     'rn38-os8-tuned':
     _resnet38(
         ', optimize_for_inference(autotune=True)',
@@ -342,9 +353,13 @@ class CaseRunner:
                     copy.deepcopy(model),
                     bf16=True,
                     compile=case.compile,
+                    winograd=case.winograd,
                     autotune=case.autotune)
             model = optimize_for_inference(
-                model, compile=case.compile, autotune=case.autotune)
+                model,
+                compile=case.compile,
+                winograd=case.winograd,
+                autotune=case.autotune)
         self.model = model
         self.bf16_model = model if bf16_model is None else bf16_model
         self.session = None

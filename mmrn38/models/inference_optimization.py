@@ -42,7 +42,7 @@ lie between them), and inside a unit it relies on ``shortcut`` being
 registered before ``conv1``.
 """
 import logging
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -139,12 +139,17 @@ class BFloat16Conv2d(nn.Conv2d):
 
 class PrepackedConv2d(nn.Conv2d):
     """An ``nn.Conv2d`` (float32 or bfloat16 weights) whose weights are
-    reordered once into oneDNN's blocked layout
+    reordered into oneDNN's blocked layout for the input shape at hand
     (``torch.ops.mkldnn._reorder_convolution_weight``, as inductor's
-    ``freezing`` does) and run by ``torch.ops.mkldnn._convolution_pointwise``:
-    the plain conv reorders its weights on every call (measured 5 to 30 %
-    of a ResNet-38 conv's time on AVX-512). Same numbers bit for bit. The
-    plain weights stay (the module's parameters, for ``state_dict`` and
+    ``freezing`` does for its one input shape) and run by
+    ``torch.ops.mkldnn._convolution_pointwise``: the plain conv reorders its
+    weights on every call (measured 5 to 30 % of a ResNet-38 conv's time on
+    AVX-512). The layout oneDNN picks depends on the input's shape, so the
+    weights are packed again when the shape changes (weights packed for
+    another shape ran up to 40x slower than the plain conv: 1024->2048 1x1
+    at 8x8 packed for 32x32, Intel AVX-512, issue 26); the packing for the
+    latest shape is kept. Same numbers bit for bit. The plain weights stay
+    (the module's parameters, for ``state_dict`` and
     :class:`~.conv_autotune.AutotunedConv2d`); the packed copy is an
     attribute. CPU only, inference only.
 
@@ -158,20 +163,28 @@ class PrepackedConv2d(nn.Conv2d):
     @classmethod
     def from_conv(cls, conv: nn.Conv2d) -> 'PrepackedConv2d':
         """The prepacked copy of ``conv`` (an ``nn.Conv2d`` or
-        :class:`BFloat16Conv2d` on the CPU)."""
+        :class:`BFloat16Conv2d` on the CPU), packed for a nominal
+        ``(1, C_in, 32, 32)`` input (which raises ``RuntimeError`` where
+        oneDNN cannot pack these weights)."""
         new = frozen_conv_copy(cls, conv)
-        # oneDNN picks the blocked layout for a nominal input size; other
-        # sizes run on the same packed weights
-        new.packed = torch.ops.mkldnn._reorder_convolution_weight(
-            new.weight.contiguous(memory_format=torch.channels_last),
-            list(conv.padding), list(conv.stride), list(conv.dilation),
-            conv.groups, [1, conv.in_channels, 32, 32])
+        new.pack((1, conv.in_channels, 32, 32))
         return new
+
+    def pack(self, input_shape: Tuple[int, ...]):
+        """Reorder the weights into oneDNN's layout for inputs of
+        ``input_shape`` (``packed``, ``packed_shape``)."""
+        self.packed = torch.ops.mkldnn._reorder_convolution_weight(
+            self.weight.contiguous(memory_format=torch.channels_last),
+            list(self.padding), list(self.stride), list(self.dilation),
+            self.groups, list(input_shape))
+        self.packed_shape = tuple(input_shape)
 
     def forward(self, x: Tensor) -> Tensor:
         autocast = torch.is_autocast_enabled(x.device.type)
         if autocast and self.weight.dtype == torch.float32:
             return super().forward(x)  # autocast's own casts, as nn.Conv2d
+        if tuple(x.shape) != self.packed_shape:
+            self.pack(tuple(x.shape))
         out = torch.ops.mkldnn._convolution_pointwise(
             x.to(self.weight.dtype).contiguous(
                 memory_format=torch.channels_last), self.packed, self.bias,
