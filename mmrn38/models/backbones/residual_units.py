@@ -244,7 +244,10 @@ class PreActUnit(nn.Module):
                 dropout.training else 0.
             return BNReLUConvs.apply(x, norm, p, convs, norm.weight, norm.bias,
                                      *(c.weight for c in convs))
-        act = torch.relu(norm(x))
+        act = norm(x)
+        # in place on the BN's own output (its backward reads its input),
+        # not on x where the norm was folded away (nn.Identity)
+        act = torch.relu(act) if act is x else act.relu_()
         if dropout is not None:
             act = dropout(act)
         return tuple(conv(act) for conv in convs)
@@ -262,7 +265,12 @@ class PreActUnit(nn.Module):
                                                               self.shortcut)
         x_branch, *projected = self._stage(x, self.norm1, convs)
         identity = projected[0] if projected else x
-        return identity + self.residual(x_branch)
+        branch = self.residual(x_branch)
+        if branch.dtype != identity.dtype:  # e.g. float32 x under autocast
+            return identity + branch
+        # in place on the branch's last conv output (a conv's backward
+        # does not read its output): one tensor fewer per unit
+        return branch.add_(identity)
 
 
 class PreActBasicUnit(PreActUnit):
