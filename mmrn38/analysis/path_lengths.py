@@ -18,7 +18,8 @@ restored afterwards. Units are found by type (:data:`UNIT_KINDS`):
 
 - ``'sum'``: units whose ``forward`` returns ``shortcut + self.residual(..)``
   (mmrn38's ResNet-38 units, plain and memory-lean): ``residual`` is
-  wrapped to see the branch's summand, a hook on the unit routes the sum;
+  wrapped to see the branch's summand (the unit gets a copy, which it may
+  add its shortcut into in place), a hook on the unit routes the sum;
 - ``'block'``: mmpretrain's and mmseg's ``BasicBlock`` / ``Bottleneck``
   (``ResNet``, ``ResNetV1c``, ``ResNetV1d``): the branch's summand is the
   output of its last norm layer, the shortcut's that of ``downsample`` (an
@@ -127,7 +128,8 @@ def routed(units: Sequence[nn.Module], gates: Dict) -> Iterator[None]:
 
             def see_residual(x, residual=residual, seen=seen):
                 seen['r'] = residual(x)
-                return seen['r']
+                # a copy: the unit may add its shortcut into it in place
+                return seen['r'].clone()
 
             def route_sum(module,
                           args,
