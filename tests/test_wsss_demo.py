@@ -82,10 +82,13 @@ def test_wsss_demo_as_shipped(tmp_path):
     defaults; only the folders in tmp_path): every stage's labels are well
     above what a broken stage gives on the held-out images (background
     everywhere: at most 100 / 7 = 14.3 %; the walk with PSA's VOC powers,
-    alpha 16: 23 %). Whether the walk beats the CAMs depends on the
-    machine (docs/en/user_guides/wsss.md: +2.06 points on an AMD AVX-512
-    BF16 CPU, -8.81 on an Intel AVX-512 one without BF16), so it is
-    printed, not required (4 to 20 min on 2 cores)."""
+    alpha 16: 23 %), and the walk is not a point or more below the CAMs.
+    Over five classifier seeds the walk beat the CAMs by 0.11 to 3.09
+    points (docs/en/user_guides/wsss.md); a walk 8 points below them is
+    the failure of a la power that leaves a class without confident
+    foreground (0.15 did on two seeds). The margin itself is printed, not
+    required: it is that small on a weak classifier (3 to 20 min on 2
+    cores)."""
     proc = run_tool(
         'wsss/demo.py',
         '--work-dir',
@@ -98,3 +101,4 @@ def test_wsss_demo_as_shipped(tmp_path):
                    re.MULTILINE))
     assert set(miou) == {'CAM', 'random walk', 'segmentation'}, proc.stdout
     assert all(float(value) > 35 for value in miou.values()), miou
+    assert float(miou['random walk']) > float(miou['CAM']) - 1, miou
