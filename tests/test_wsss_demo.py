@@ -86,9 +86,8 @@ def test_wsss_demo_as_shipped(tmp_path):
     Over five classifier seeds the walk beat the CAMs by 0.11 to 3.09
     points (docs/en/user_guides/wsss.md); a walk 8 points below them is
     the failure of a la power that leaves a class without confident
-    foreground (0.15 did on two seeds). The margin itself is printed, not
-    required: it is that small on a weak classifier (3 to 20 min on 2
-    cores)."""
+    foreground (0.15 did on two seeds). A win itself is not required: the
+    margin is that small on a weak classifier (3 to 20 min on 2 cores)."""
     proc = run_tool(
         'wsss/demo.py',
         '--work-dir',
